@@ -1,0 +1,83 @@
+package socket
+
+import (
+	"net"
+	"sync/atomic"
+	"time"
+)
+
+// Connection settings, read when a socket is made. They are package-level
+// because they describe the process's network stack use, not one peer.
+var (
+	readBufferSize  atomic.Int64
+	tcpNoDelay      atomic.Bool
+	keepAlivePeriod atomic.Int64
+	tcpReadBuffer   atomic.Int64
+	tcpWriteBuffer  atomic.Int64
+)
+
+// Defaults of the connection settings.
+const (
+	DefaultReadBufferSize  = 8 << 10
+	DefaultKeepAlivePeriod = 15 * time.Second
+)
+
+func init() {
+	readBufferSize.Store(DefaultReadBufferSize)
+	tcpNoDelay.Store(true)
+	keepAlivePeriod.Store(int64(DefaultKeepAlivePeriod))
+}
+
+// SetReadBufferSize sets the size of each socket's read buffer; n <= 0
+// restores DefaultReadBufferSize.
+func SetReadBufferSize(n int) {
+	if n <= 0 {
+		n = DefaultReadBufferSize
+	}
+	readBufferSize.Store(int64(n))
+}
+
+// ReadBufferSize returns the size of each socket's read buffer.
+func ReadBufferSize() int { return int(readBufferSize.Load()) }
+
+// SetNoDelay sets TCP_NODELAY on new TCP sockets (true by default: the
+// write path already coalesces frames, so Nagle only adds latency).
+func SetNoDelay(noDelay bool) { tcpNoDelay.Store(noDelay) }
+
+// SetKeepAlivePeriod sets the TCP keep-alive period of new TCP sockets;
+// d < 0 turns keep-alive off, 0 restores DefaultKeepAlivePeriod.
+func SetKeepAlivePeriod(d time.Duration) {
+	if d == 0 {
+		d = DefaultKeepAlivePeriod
+	}
+	keepAlivePeriod.Store(int64(d))
+}
+
+// SetTCPBufferSizes sets the kernel receive and send buffer sizes of new
+// TCP sockets; 0 leaves the operating system's default.
+func SetTCPBufferSizes(read, write int) {
+	tcpReadBuffer.Store(int64(read))
+	tcpWriteBuffer.Store(int64(write))
+}
+
+// applyTCPSettings tunes c when it is a TCP connection. Errors are ignored:
+// each setting is an optimisation, and the connection works without it.
+func applyTCPSettings(c net.Conn) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	_ = tc.SetNoDelay(tcpNoDelay.Load())
+	if d := time.Duration(keepAlivePeriod.Load()); d > 0 {
+		_ = tc.SetKeepAlive(true)
+		_ = tc.SetKeepAlivePeriod(d)
+	} else {
+		_ = tc.SetKeepAlive(false)
+	}
+	if n := tcpReadBuffer.Load(); n > 0 {
+		_ = tc.SetReadBuffer(int(n))
+	}
+	if n := tcpWriteBuffer.Load(); n > 0 {
+		_ = tc.SetWriteBuffer(int(n))
+	}
+}

@@ -1,0 +1,187 @@
+package socket
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// socketPair returns two connected sockets over the named transport.
+func socketPair(t testing.TB, transport string) (a, b Socket) {
+	t.Helper()
+	var ca, cb net.Conn
+	switch transport {
+	case "pipe":
+		ca, cb = net.Pipe()
+	case "tcp":
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lis.Close()
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			c, _ := lis.Accept()
+			accepted <- c
+		}()
+		if ca, err = net.Dial("tcp", lis.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+		if cb = <-accepted; cb == nil {
+			t.Fatal("accept failed")
+		}
+	default:
+		t.Fatalf("unknown transport %q", transport)
+	}
+	a, b = NewSocket(ca), NewSocket(cb)
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a, b
+}
+
+var transports = []string{"pipe", "tcp"}
+
+// Fifty goroutines write on one socket at once; every frame must arrive
+// whole, with its own body.
+func TestConcurrentWritersProduceWholeFrames(t *testing.T) {
+	const writers, perWriter = 50, 40
+	for _, transport := range transports {
+		t.Run(transport, func(t *testing.T) {
+			w, r := socketPair(t, transport)
+			readErr := make(chan error, 1)
+			go func() {
+				seen := make(map[uint64]bool)
+				p := NewPacket()
+				for len(seen) < writers*perWriter {
+					var body []byte
+					p.Reset(WithNewBody(func(Header) interface{} { return &body }))
+					if err := r.ReadPacket(p); err != nil {
+						readErr <- err
+						return
+					}
+					want := bodyFor(p.Seq())
+					if !bytes.Equal(body, want) || p.Uri() != fmt.Sprintf("/w/%d", p.Seq()/perWriter) {
+						readErr <- fmt.Errorf("frame seq %d: uri %q body %q, want body %q", p.Seq(), p.Uri(), body, want)
+						return
+					}
+					if seen[p.Seq()] {
+						readErr <- fmt.Errorf("seq %d twice", p.Seq())
+						return
+					}
+					seen[p.Seq()] = true
+				}
+				readErr <- nil
+			}()
+			var wg sync.WaitGroup
+			for i := range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for j := range perWriter {
+						seq := uint64(i*perWriter + j)
+						p := GetPacket(WithSeq(seq), WithPtype(3), WithUri(fmt.Sprintf("/w/%d", i)),
+							WithBodyCodec('s'), WithBody(bodyFor(seq)))
+						if err := w.WritePacket(p); err != nil {
+							t.Errorf("WritePacket: %v", err)
+						}
+						PutPacket(p)
+					}
+				}()
+			}
+			wg.Wait()
+			if err := <-readErr; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// bodyFor returns a body whose length and content depend on seq, so a torn
+// or swapped frame cannot pass.
+func bodyFor(seq uint64) []byte {
+	return bytes.Repeat([]byte{byte('a' + seq%26)}, int(seq%700)+1)
+}
+
+func TestSocketIdAndPublic(t *testing.T) {
+	a, _ := socketPair(t, "tcp")
+	if a.Id() != a.RemoteAddr().String() {
+		t.Fatalf("default Id = %q, want the remote address %q", a.Id(), a.RemoteAddr())
+	}
+	a.SetId("alice")
+	if a.Id() != "alice" {
+		t.Fatalf("Id = %q after SetId", a.Id())
+	}
+	a.Public().Store("k", 1)
+	if a.PublicLen() != 1 {
+		t.Fatalf("PublicLen = %d, want 1", a.PublicLen())
+	}
+}
+
+func TestReadAfterPeerCloseIsEOF(t *testing.T) {
+	for _, transport := range transports {
+		t.Run(transport, func(t *testing.T) {
+			a, b := socketPair(t, transport)
+			a.Close()
+			err := b.ReadPacket(NewPacket())
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("ReadPacket after close = %v, want io.EOF", err)
+			}
+		})
+	}
+}
+
+func TestGetSocketReusesAndCloseOnce(t *testing.T) {
+	ca, cb := net.Pipe()
+	defer cb.Close()
+	s := GetSocket(ca)
+	if err := s.Close(); err != nil {
+		t.Fatalf("first Close: %v", err)
+	}
+	if err := s.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second Close = %v, want net.ErrClosed", err)
+	}
+}
+
+// jsonLines is a custom Proto used to check that sockets honour protoFunc.
+type jsonLinesProto struct{ rw io.ReadWriter }
+
+func (jsonLinesProto) Version() (byte, string) { return 'l', "lines" }
+func (j jsonLinesProto) Pack(p *Packet) error {
+	_, err := fmt.Fprintf(j.rw, "%d %s\n", p.Seq(), p.Uri())
+	return err
+}
+func (j jsonLinesProto) Unpack(p *Packet) error {
+	var seq uint64
+	var uri string
+	if _, err := fmt.Fscanf(j.rw, "%d %s\n", &seq, &uri); err != nil {
+		return err
+	}
+	p.SetSeq(seq)
+	p.SetUri(uri)
+	return nil
+}
+
+func TestSocketUsesGivenProto(t *testing.T) {
+	ca, cb := net.Pipe()
+	lines := func(rw io.ReadWriter) Proto { return jsonLinesProto{rw} }
+	a, b := NewSocket(ca, lines), NewSocket(cb, nil, lines)
+	defer a.Close()
+	defer b.Close()
+	go a.WritePacket(NewPacket(WithSeq(9), WithUri("/x")))
+	p := NewPacket()
+	if err := b.ReadPacket(p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Seq() != 9 || p.Uri() != "/x" {
+		t.Fatalf("got %s", p)
+	}
+}
