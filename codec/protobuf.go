@@ -3,6 +3,7 @@ package codec
 import (
 	"fmt"
 
+	//lint:ignore SA1019 SPEC §2 mandates github.com/golang/protobuf; it forwards to the current API.
 	"github.com/golang/protobuf/proto"
 )
 

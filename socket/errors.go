@@ -26,7 +26,16 @@ var (
 	ErrUnknownBodyCodec = errors.New("socket: unknown body codec")
 	// ErrUnmarshalBody: a body its codec cannot decode.
 	ErrUnmarshalBody = errors.New("socket: cannot unmarshal body")
+	// ErrMarshalBody: a body its codec cannot encode; nothing was written.
+	ErrMarshalBody = errors.New("socket: cannot marshal body")
 )
+
+// IsPackError reports whether err from WritePacket was raised before
+// anything was written (a body that cannot be encoded, a frame over the
+// size limit, a failing filter), so the connection is still usable.
+func IsPackError(err error) bool {
+	return errors.Is(err, ErrMarshalBody) || errors.Is(err, ErrExceedPacketSizeLimit) || errors.Is(err, ErrXfer)
+}
 
 // IsBodyError reports whether err concerns only the body of a frame that was
 // read whole, so the connection can go on.

@@ -68,7 +68,7 @@ func (f *fastProto) Version() (byte, string) { return FastProtoId, FastProtoName
 func (f *fastProto) Pack(p *Packet) error {
 	body, err := p.MarshalBody()
 	if err != nil {
-		return fmt.Errorf("socket: marshal body of %q: %w", p.uri, err)
+		return fmt.Errorf("%w of %q: %w", ErrMarshalBody, p.uri, err)
 	}
 	frame := utils.AcquireByteBuffer()
 	defer utils.ReleaseByteBuffer(frame)

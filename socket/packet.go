@@ -226,9 +226,18 @@ func (p *Packet) UnmarshalNewBody(bodyBytes []byte) error {
 	return p.UnmarshalBody(bodyBytes)
 }
 
+// RawBody, used as the body object (*RawBody), receives a copy of the body
+// bytes undecoded, whatever the codec: for handlers that route or forward
+// bodies they do not know.
+type RawBody []byte
+
 // UnmarshalBody decodes bodyBytes into the existing body with the packet's
 // codec. Empty bytes leave the body as it is.
 func (p *Packet) UnmarshalBody(bodyBytes []byte) error {
+	if raw, ok := p.body.(*RawBody); ok {
+		*raw = append((*raw)[:0], bodyBytes...)
+		return nil
+	}
 	if len(bodyBytes) == 0 || p.body == nil {
 		return nil
 	}

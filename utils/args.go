@@ -88,11 +88,14 @@ func (a *Args) grow() *argsKV {
 	return &a.kvs[len(a.kvs)-1]
 }
 
-// Peek returns the first value of key, or nil when absent. The slice is
-// valid until a is changed.
+// Peek returns the first value of key, or nil when absent (an empty value
+// is a non-nil empty slice). The slice is valid until a is changed.
 func (a *Args) Peek(key string) []byte {
 	for i := range a.kvs {
 		if string(a.kvs[i].key) == key {
+			if a.kvs[i].value == nil {
+				return []byte{}
+			}
 			return a.kvs[i].value
 		}
 	}

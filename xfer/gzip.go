@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 )
 
@@ -77,15 +78,28 @@ func (g *gzipFilter) OnUnpack(src []byte) ([]byte, error) {
 		return nil, fmt.Errorf("gzip header: %w", err)
 	}
 	defer g.readers.Put(r)
-	limit := int64(MaxUnpackSize())
-	var out bytes.Buffer
-	out.Grow(min(4*len(src), int(limit)))
-	n, err := out.ReadFrom(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("gzip body: %w", err)
+	limit := MaxUnpackSize()
+	// Grow by hand: bytes.Buffer would double past the limit before the
+	// limit is noticed, so a small bomb could reserve several times it.
+	out := make([]byte, 0, min(4*len(src)+512, limit+1))
+	for {
+		if len(out) == cap(out) {
+			if cap(out) > limit {
+				return nil, fmt.Errorf("%w (%d bytes)", ErrTooLarge, limit)
+			}
+			out = slices.Grow(out, min(cap(out), limit+1-cap(out)))
+		}
+		n, err := r.Read(out[len(out):cap(out)])
+		out = out[:len(out)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("gzip body: %w", err)
+		}
 	}
-	if n > limit {
+	if len(out) > limit {
 		return nil, fmt.Errorf("%w (%d bytes)", ErrTooLarge, limit)
 	}
-	return out.Bytes(), nil
+	return out, nil
 }
