@@ -9,4 +9,7 @@ require (
 	google.golang.org/protobuf v1.33.0
 )
 
-require github.com/henrylee2cn/ameda v1.4.8 // indirect
+require (
+	github.com/henrylee2cn/ameda v1.4.8 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
+)

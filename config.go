@@ -1,0 +1,82 @@
+package tp
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/teleport-go/teleport/codec"
+)
+
+// PeerConfig configures a Peer. The zero value works: a TCP client with
+// no timeouts and JSON bodies. NewPeer copies it.
+type PeerConfig struct {
+	// Network is "tcp" (the default when empty), "tcp4", "tcp6", "unix"
+	// or "unixpacket".
+	Network string
+	// ListenAddrs are served by Listen, all at once. Empty: the peer only
+	// dials (Listen returns an error).
+	ListenAddrs []string
+	// TlsCertFile and TlsKeyFile, both set, make the peer use TLS for
+	// listening and dialing; empty: plain text (see also SetTLSConfig).
+	TlsCertFile string
+	TlsKeyFile  string
+	// DefaultReadTimeout closes a session that receives nothing for that
+	// long; 0: never.
+	DefaultReadTimeout time.Duration
+	// DefaultWriteTimeout fails a write that takes longer, closing the
+	// session; 0: no limit.
+	DefaultWriteTimeout time.Duration
+	// DefaultDialTimeout bounds Dial; 0: the operating system's limit.
+	DefaultDialTimeout time.Duration
+	// RedialTimes is how many times a dialed session broken unexpectedly
+	// is dialed again; 0: never.
+	RedialTimes int32
+	// SlowCometDuration logs handlers and pulls slower than this at
+	// WARNING; 0: never.
+	SlowCometDuration time.Duration
+	// DefaultBodyCodec names the codec of bodies whose codec is not set
+	// ("json" when empty).
+	DefaultBodyCodec string
+	// PrintBody adds bodies to the per-message log lines.
+	PrintBody bool
+	// CountTime adds the cost time to the per-message log lines.
+	CountTime bool
+}
+
+// validNetworks are the networks a peer can listen on and dial.
+var validNetworks = map[string]bool{"tcp": true, "tcp4": true, "tcp6": true, "unix": true, "unixpacket": true}
+
+// check fills in defaults and returns the body codec id, or an error naming
+// the bad field.
+func (c *PeerConfig) check() (byte, error) {
+	if c.Network == "" {
+		c.Network = "tcp"
+	}
+	if !validNetworks[c.Network] {
+		return 0, fmt.Errorf("PeerConfig.Network: %q is not one of tcp, tcp4, tcp6, unix, unixpacket", c.Network)
+	}
+	if (c.TlsCertFile == "") != (c.TlsKeyFile == "") {
+		return 0, fmt.Errorf("PeerConfig.TlsCertFile and TlsKeyFile: set both or neither")
+	}
+	for name, d := range map[string]time.Duration{
+		"DefaultReadTimeout":  c.DefaultReadTimeout,
+		"DefaultWriteTimeout": c.DefaultWriteTimeout,
+		"DefaultDialTimeout":  c.DefaultDialTimeout,
+		"SlowCometDuration":   c.SlowCometDuration,
+	} {
+		if d < 0 {
+			return 0, fmt.Errorf("PeerConfig.%s: %v is negative", name, d)
+		}
+	}
+	if c.RedialTimes < 0 {
+		return 0, fmt.Errorf("PeerConfig.RedialTimes: %d is negative", c.RedialTimes)
+	}
+	if c.DefaultBodyCodec == "" {
+		c.DefaultBodyCodec = codec.NameJSON
+	}
+	bc, err := codec.GetByName(c.DefaultBodyCodec)
+	if err != nil {
+		return 0, fmt.Errorf("PeerConfig.DefaultBodyCodec: %w", err)
+	}
+	return bc.Id(), nil
+}

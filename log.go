@@ -1,0 +1,221 @@
+package tp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Logger is what teleport logs through. Fatalf logs and exits the process
+// and Panicf logs and panics; the library itself calls neither.
+type Logger interface {
+	Printf(format string, args ...interface{})
+	Fatalf(format string, args ...interface{})
+	Panicf(format string, args ...interface{})
+	Criticalf(format string, args ...interface{})
+	Errorf(format string, args ...interface{})
+	Warnf(format string, args ...interface{})
+	Noticef(format string, args ...interface{})
+	Infof(format string, args ...interface{})
+	Debugf(format string, args ...interface{})
+	Tracef(format string, args ...interface{})
+}
+
+// logLevel orders the levels of SetLoggerLevel; a line is written when its
+// level is at most the level set.
+type logLevel int32
+
+const (
+	levelOff logLevel = iota
+	levelPrint
+	levelCritical
+	levelError
+	levelWarn
+	levelNotice
+	levelInfo
+	levelDebug
+	levelTrace
+)
+
+var levelNames = [...]string{"OFF", "PRINT", "CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG", "TRACE"}
+
+// DefaultLoggerLevel is NOTICE: lifecycle events, slow calls and errors are
+// logged, while the per-message lines (INFO and below) cost nothing until
+// asked for.
+const DefaultLoggerLevel = "NOTICE"
+
+var (
+	curLevel  atomic.Int32
+	curLogger atomic.Pointer[loggerHolder]
+)
+
+type loggerHolder struct{ l Logger }
+
+func init() {
+	curLevel.Store(int32(levelNotice))
+	SetLogger(nil)
+}
+
+// SetLogger sets the logger; nil restores the default, slog's text handler
+// on stderr.
+func SetLogger(l Logger) {
+	if l == nil {
+		l = NewSlogLogger(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{
+			Level:       slog.Level(-100), // the level filter is ours
+			ReplaceAttr: replaceLevelName,
+		}))
+	}
+	curLogger.Store(&loggerHolder{l})
+}
+
+// SetLoggerLevel sets the most detailed level written: "OFF", "PRINT",
+// "CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG" or "TRACE"
+// (case-insensitive). It panics on another name.
+func SetLoggerLevel(level string) {
+	for i, name := range levelNames {
+		if strings.EqualFold(level, name) || (name == "WARNING" && strings.EqualFold(level, "WARN")) {
+			curLevel.Store(int32(i))
+			return
+		}
+	}
+	panic(fmt.Sprintf("tp: SetLoggerLevel: unknown level %q, want one of %v", level, levelNames))
+}
+
+// LoggerLevel returns the name of the level set.
+func LoggerLevel() string { return levelNames[curLevel.Load()] }
+
+// enabled is checked before any formatting, so a filtered line costs one
+// atomic load.
+func enabled(l logLevel) bool { return logLevel(curLevel.Load()) >= l }
+
+func logger() Logger { return curLogger.Load().l }
+
+// Printf logs at PRINT, shown at every level but OFF.
+func Printf(format string, args ...interface{}) {
+	if enabled(levelPrint) {
+		logger().Printf(format, args...)
+	}
+}
+
+// Fatalf logs at CRITICAL and exits the process with status 1.
+func Fatalf(format string, args ...interface{}) { logger().Fatalf(format, args...) }
+
+// Panicf logs at CRITICAL and panics with the message.
+func Panicf(format string, args ...interface{}) { logger().Panicf(format, args...) }
+
+// Criticalf logs at CRITICAL.
+func Criticalf(format string, args ...interface{}) {
+	if enabled(levelCritical) {
+		logger().Criticalf(format, args...)
+	}
+}
+
+// Errorf logs at ERROR.
+func Errorf(format string, args ...interface{}) {
+	if enabled(levelError) {
+		logger().Errorf(format, args...)
+	}
+}
+
+// Warnf logs at WARNING.
+func Warnf(format string, args ...interface{}) {
+	if enabled(levelWarn) {
+		logger().Warnf(format, args...)
+	}
+}
+
+// Noticef logs at NOTICE.
+func Noticef(format string, args ...interface{}) {
+	if enabled(levelNotice) {
+		logger().Noticef(format, args...)
+	}
+}
+
+// Infof logs at INFO.
+func Infof(format string, args ...interface{}) {
+	if enabled(levelInfo) {
+		logger().Infof(format, args...)
+	}
+}
+
+// Debugf logs at DEBUG.
+func Debugf(format string, args ...interface{}) {
+	if enabled(levelDebug) {
+		logger().Debugf(format, args...)
+	}
+}
+
+// Tracef logs at TRACE.
+func Tracef(format string, args ...interface{}) {
+	if enabled(levelTrace) {
+		logger().Tracef(format, args...)
+	}
+}
+
+// slog levels for teleport's levels, spaced so that handlers filtering on
+// the standard slog levels keep working.
+const (
+	slogTrace    = slog.LevelDebug - 4
+	slogNotice   = slog.LevelInfo + 2
+	slogCritical = slog.LevelError + 4
+	slogPrint    = slog.LevelError + 8
+)
+
+func replaceLevelName(groups []string, a slog.Attr) slog.Attr {
+	if a.Key != slog.LevelKey || len(groups) > 0 {
+		return a
+	}
+	switch a.Value.Any().(slog.Level) {
+	case slogTrace:
+		a.Value = slog.StringValue("TRACE")
+	case slogNotice:
+		a.Value = slog.StringValue("NOTICE")
+	case slogCritical:
+		a.Value = slog.StringValue("CRITICAL")
+	case slogPrint:
+		a.Value = slog.StringValue("PRINT")
+	}
+	return a
+}
+
+// NewSlogLogger adapts any slog.Handler to Logger. Teleport's levels map to
+// slog levels: TRACE -8, DEBUG -4, INFO 0, NOTICE 2, WARNING 4, ERROR 8,
+// CRITICAL 12, PRINT 16.
+func NewSlogLogger(h slog.Handler) Logger { return slogLogger{h} }
+
+type slogLogger struct{ h slog.Handler }
+
+func (l slogLogger) log(level slog.Level, format string, args []interface{}) {
+	ctx := context.Background()
+	if !l.h.Enabled(ctx, level) {
+		return
+	}
+	var pcs [1]uintptr
+	runtime.Callers(4, pcs[:]) // the caller of the package-level function
+	r := slog.NewRecord(time.Now(), level, fmt.Sprintf(format, args...), pcs[0])
+	_ = l.h.Handle(ctx, r)
+}
+
+func (l slogLogger) Printf(f string, a ...interface{})    { l.log(slogPrint, f, a) }
+func (l slogLogger) Criticalf(f string, a ...interface{}) { l.log(slogCritical, f, a) }
+func (l slogLogger) Errorf(f string, a ...interface{})    { l.log(slog.LevelError, f, a) }
+func (l slogLogger) Warnf(f string, a ...interface{})     { l.log(slog.LevelWarn, f, a) }
+func (l slogLogger) Noticef(f string, a ...interface{})   { l.log(slogNotice, f, a) }
+func (l slogLogger) Infof(f string, a ...interface{})     { l.log(slog.LevelInfo, f, a) }
+func (l slogLogger) Debugf(f string, a ...interface{})    { l.log(slog.LevelDebug, f, a) }
+func (l slogLogger) Tracef(f string, a ...interface{})    { l.log(slogTrace, f, a) }
+
+func (l slogLogger) Fatalf(f string, a ...interface{}) {
+	l.log(slogCritical, f, a)
+	os.Exit(1)
+}
+
+func (l slogLogger) Panicf(f string, a ...interface{}) {
+	l.log(slogCritical, f, a)
+	panic(fmt.Sprintf(f, a...))
+}

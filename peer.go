@@ -1,0 +1,317 @@
+package tp
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pkgerrors "github.com/pkg/errors"
+	"github.com/teleport-go/teleport/socket"
+)
+
+// Peer is a communication endpoint, server and client at once: the same
+// routers serve the pulls and pushes arriving on sessions it accepted and on
+// sessions it dialed.
+type Peer struct {
+	// PullRouter routes incoming pulls.
+	PullRouter *Router
+	// PushRouter routes incoming pushes.
+	PushRouter *Router
+
+	cfg              PeerConfig
+	defaultBodyCodec byte
+	plugins          *pluginContainer
+	tlsConfig        atomic.Pointer[tls.Config]
+	sessions         sessionTable
+	ctxPool          sync.Pool
+
+	// handling counts the pulls and pushes being handled, for Close.
+	handling atomic.Int64
+	// readLoops counts running read loops and serve loops, for Close.
+	readLoops sync.WaitGroup
+	closing   atomic.Bool
+
+	// mu guards the fields below.
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	closed    bool
+}
+
+// NewPeer returns a peer configured by cfg (nil: the zero PeerConfig) with
+// plugin added. An invalid configuration field or plugin panics, naming it:
+// both are programming mistakes found at start-up.
+func NewPeer(cfg *PeerConfig, plugin ...Plugin) *Peer {
+	p := &Peer{listeners: map[net.Listener]struct{}{}}
+	if cfg != nil {
+		p.cfg = *cfg
+		p.cfg.ListenAddrs = append([]string(nil), cfg.ListenAddrs...)
+	}
+	var err error
+	if p.defaultBodyCodec, err = p.cfg.check(); err != nil {
+		panic("tp: NewPeer: " + err.Error())
+	}
+	if p.plugins, err = newPluginContainer(plugin...); err != nil {
+		panic("tp: NewPeer: " + err.Error())
+	}
+	if p.cfg.TlsCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(p.cfg.TlsCertFile, p.cfg.TlsKeyFile)
+		if err != nil {
+			panic(fmt.Sprintf("tp: NewPeer: PeerConfig.TlsCertFile/TlsKeyFile: %v", err))
+		}
+		p.tlsConfig.Store(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	p.PullRouter = newRouter(p, TypePull)
+	p.PushRouter = newRouter(p, TypePush)
+	p.ctxPool.New = func() any { return newHandlerCtx() }
+	return p
+}
+
+// PluginContainer returns the peer's plugins, run for every session.
+func (p *Peer) PluginContainer() PluginContainer { return p.plugins }
+
+// SetTLSConfig makes the peer use TLS with cfg for listeners opened and
+// connections dialed from now on; nil turns TLS off.
+func (p *Peer) SetTLSConfig(cfg *tls.Config) { p.tlsConfig.Store(cfg) }
+
+// TLSConfig returns the TLS configuration in use, or nil.
+func (p *Peer) TLSConfig() *tls.Config { return p.tlsConfig.Load() }
+
+func (p *Peer) getCtx(s *session) *handlerCtx {
+	c := p.ctxPool.Get().(*handlerCtx)
+	c.reset(s)
+	return c
+}
+
+func (p *Peer) putCtx(c *handlerCtx) {
+	c.reset(nil)
+	p.ctxPool.Put(c)
+}
+
+// Dial connects to addr and starts a session on it.
+func (p *Peer) Dial(addr string, protoFunc ...socket.ProtoFunc) (Session, *Rerror) {
+	return p.DialContext(context.Background(), addr, protoFunc...)
+}
+
+// DialContext is Dial bounded by ctx as well as DefaultDialTimeout.
+func (p *Peer) DialContext(ctx context.Context, addr string, protoFunc ...socket.ProtoFunc) (Session, *Rerror) {
+	if p.closing.Load() {
+		return nil, rerrDialFailed.withDetail("dial " + addr + ": peer is closed")
+	}
+	conn, err := p.dialConn(ctx, addr)
+	if err != nil {
+		return nil, rerrDialFailed.withDetail(err.Error())
+	}
+	s := newSession(p, conn, protoFunc)
+	if rerr := runHooks("PostDial", p.plugins.get().postDial, PreSession(s), PostDialPlugin.PostDial); rerr != nil {
+		s.closeBy(fmt.Errorf("PostDial: %s", rerr))
+		return nil, rerr
+	}
+	if err := p.startSession(s); err != nil {
+		return nil, rerrDialFailed.withDetail(err.Error())
+	}
+	Debugf("tp: dialed %s (session %s)", addr, s.Id())
+	return s, nil
+}
+
+func (p *Peer) dialConn(ctx context.Context, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: p.cfg.DefaultDialTimeout}
+	conn, err := d.DialContext(ctx, p.cfg.Network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if tlsCfg := p.tlsConfig.Load(); tlsCfg != nil {
+		tc := tls.Client(conn, tlsCfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, pkgerrors.Wrapf(err, "tls handshake with %s", addr)
+		}
+		conn = tc
+	}
+	return conn, nil
+}
+
+// startSession adds s to the table and starts its read loop; it fails once
+// the peer is closing.
+func (p *Peer) startSession(s *session) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		s.closeBy(errors.New("peer is closed"))
+		return errors.New("tp: peer is closed")
+	}
+	p.readLoops.Add(1)
+	p.mu.Unlock()
+	p.sessions.add(s)
+	AnywayGo(s.readLoop)
+	return nil
+}
+
+// ServeConn starts a session on an accepted connection: PostAccept hooks,
+// then the read loop. It returns once the session is running.
+func (p *Peer) ServeConn(conn net.Conn, protoFunc ...socket.ProtoFunc) (Session, error) {
+	s := newSession(p, conn, protoFunc)
+	if rerr := runHooks("PostAccept", p.plugins.get().postAccept, PreSession(s), PostAcceptPlugin.PostAccept); rerr != nil {
+		s.closeBy(fmt.Errorf("PostAccept: %s", rerr))
+		return nil, rerr.ToError()
+	}
+	if err := p.startSession(s); err != nil {
+		return nil, err
+	}
+	Debugf("tp: accepted %s (session %s)", conn.RemoteAddr(), s.Id())
+	return s, nil
+}
+
+// Listen serves every PeerConfig.ListenAddrs entry and blocks until Close.
+// When an address cannot be bound, the listeners opened so far are closed
+// and the error returned.
+func (p *Peer) Listen(protoFunc ...socket.ProtoFunc) error {
+	if len(p.cfg.ListenAddrs) == 0 {
+		return errors.New("tp: Listen: PeerConfig.ListenAddrs is empty")
+	}
+	var lis []net.Listener
+	for _, addr := range p.cfg.ListenAddrs {
+		l, err := net.Listen(p.cfg.Network, addr)
+		if err != nil {
+			for _, l := range lis {
+				l.Close()
+			}
+			return pkgerrors.Wrapf(err, "tp: Listen %s %s", p.cfg.Network, addr)
+		}
+		lis = append(lis, l)
+	}
+	errCh := make(chan error, len(lis))
+	for _, l := range lis {
+		go func() { errCh <- p.Serve(l, protoFunc...) }()
+	}
+	var first error
+	for range lis {
+		if err := <-errCh; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Serve accepts connections on lis, and starts a session on each, until
+// Close. It closes lis when it returns.
+func (p *Peer) Serve(lis net.Listener, protoFunc ...socket.ProtoFunc) error {
+	if tlsCfg := p.tlsConfig.Load(); tlsCfg != nil {
+		lis = tls.NewListener(lis, tlsCfg)
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		lis.Close()
+		return nil
+	}
+	p.listeners[lis] = struct{}{}
+	p.readLoops.Add(1)
+	p.mu.Unlock()
+	defer p.readLoops.Done()
+	defer func() {
+		p.mu.Lock()
+		delete(p.listeners, lis)
+		p.mu.Unlock()
+		lis.Close()
+	}()
+	Printf("tp: listening on %s %s", lis.Addr().Network(), lis.Addr())
+	var delay time.Duration
+	for {
+		conn, err := lis.Accept()
+		if err != nil {
+			if p.closing.Load() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				Warnf("tp: accept on %s: %v; retrying in %v", lis.Addr(), err, delay)
+				time.Sleep(delay)
+				continue
+			}
+			return pkgerrors.Wrapf(err, "tp: accept on %s", lis.Addr())
+		}
+		delay = 0
+		AnywayGo(func() {
+			if _, err := p.ServeConn(conn, protoFunc...); err != nil {
+				Noticef("tp: refused %s: %v", conn.RemoteAddr(), err)
+			}
+		})
+	}
+}
+
+// isTemporary reports accept errors worth retrying, like running out of
+// file descriptors.
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// Addrs returns the addresses being served now.
+func (p *Peer) Addrs() []net.Addr {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	addrs := make([]net.Addr, 0, len(p.listeners))
+	for l := range p.listeners {
+		addrs = append(addrs, l.Addr())
+	}
+	return addrs
+}
+
+// GetSession returns the session with id sessionId.
+func (p *Peer) GetSession(sessionId string) (Session, bool) {
+	s := p.sessions.get(sessionId)
+	return s, s != nil
+}
+
+// RangeSession calls fn for each session until fn returns false.
+func (p *Peer) RangeSession(fn func(sess Session) bool) {
+	for _, s := range p.sessions.all() {
+		if !fn(s) {
+			return
+		}
+	}
+}
+
+// CountSession returns the number of open sessions.
+func (p *Peer) CountSession() int { return p.sessions.len() }
+
+// Close stops listening, lets the handlers in flight finish and write their
+// replies (pulls arriving meanwhile are answered with CodeConnClosed), then
+// closes every session and waits for their read loops to end.
+func (p *Peer) Close() error {
+	return p.close(0)
+}
+
+// close is Close with the wait for handlers bounded by timeout (0: none).
+func (p *Peer) close(timeout time.Duration) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.closing.Store(true)
+	var errs []error
+	for l := range p.listeners {
+		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	p.mu.Unlock()
+
+	deadline := time.Now().Add(timeout)
+	for p.handling.Load() > 0 && (timeout == 0 || time.Now().Before(deadline)) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	for _, s := range p.sessions.all() {
+		s.closeBy(nil)
+	}
+	p.readLoops.Wait()
+	return errors.Join(errs...)
+}

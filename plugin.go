@@ -1,0 +1,290 @@
+package tp
+
+import (
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+)
+
+// Plugin is anything with a unique name that implements one or more of the
+// hook interfaces below. The hooks, in the order a connection meets them:
+//
+//	PostReg             a handler was registered (an error panics Reg)
+//	PostDial            a dial connected, before the read loop (an error refuses it)
+//	PostAccept          a connection was accepted, before the read loop (an error refuses it)
+//	PreWritePull        before a pull is sent (an error is the caller's; nothing is sent)
+//	PostWritePull       after a pull was sent
+//	PreWriteReply       before a reply is sent (an error replaces the reply)
+//	PostWriteReply      after a reply was sent
+//	PreWritePush        before a push is sent (an error is the caller's; nothing is sent)
+//	PostWritePush       after a push was sent
+//	PreReadHeader       before a packet is read
+//	PostReadPullHeader  a pull's header was read, before routing (an error answers the pull)
+//	PreReadPullBody     before a pull's body is decoded (an error answers the pull)
+//	PostReadPullBody    after a pull's body was decoded (an error answers the pull)
+//	PostReadPushHeader  a push's header was read (an error drops the push)
+//	PreReadPushBody     before a push's body is decoded (an error drops the push)
+//	PostReadPushBody    after a push's body was decoded (an error drops the push)
+//	PostReadReplyHeader a reply's header was read (an error ends the pull with it)
+//	PreReadReplyBody    before a reply's body is decoded (an error ends the pull with it)
+//	PostReadReplyBody   after a reply's body was decoded (an error ends the pull with it)
+//	PostDisconnect      a session closed, once, whoever closed it
+//
+// Peer plugins run first, then those of each enclosing Router.Group, then
+// those given to Reg.
+type Plugin interface {
+	Name() string
+}
+
+// The hook interfaces. Each method's *Rerror, when not nil, stops the
+// stage as described on Plugin.
+type (
+	PostRegPlugin interface {
+		Plugin
+		PostReg(*Handler) *Rerror
+	}
+	PostDialPlugin interface {
+		Plugin
+		PostDial(PreSession) *Rerror
+	}
+	PostAcceptPlugin interface {
+		Plugin
+		PostAccept(PreSession) *Rerror
+	}
+	PreWritePullPlugin interface {
+		Plugin
+		PreWritePull(WriteCtx) *Rerror
+	}
+	PostWritePullPlugin interface {
+		Plugin
+		PostWritePull(WriteCtx) *Rerror
+	}
+	PreWriteReplyPlugin interface {
+		Plugin
+		PreWriteReply(WriteCtx) *Rerror
+	}
+	PostWriteReplyPlugin interface {
+		Plugin
+		PostWriteReply(WriteCtx) *Rerror
+	}
+	PreWritePushPlugin interface {
+		Plugin
+		PreWritePush(WriteCtx) *Rerror
+	}
+	PostWritePushPlugin interface {
+		Plugin
+		PostWritePush(WriteCtx) *Rerror
+	}
+	PreReadHeaderPlugin interface {
+		Plugin
+		PreReadHeader(BackgroundCtx) *Rerror
+	}
+	PostReadPullHeaderPlugin interface {
+		Plugin
+		PostReadPullHeader(ReadCtx) *Rerror
+	}
+	PreReadPullBodyPlugin interface {
+		Plugin
+		PreReadPullBody(ReadCtx) *Rerror
+	}
+	PostReadPullBodyPlugin interface {
+		Plugin
+		PostReadPullBody(ReadCtx) *Rerror
+	}
+	PostReadPushHeaderPlugin interface {
+		Plugin
+		PostReadPushHeader(ReadCtx) *Rerror
+	}
+	PreReadPushBodyPlugin interface {
+		Plugin
+		PreReadPushBody(ReadCtx) *Rerror
+	}
+	PostReadPushBodyPlugin interface {
+		Plugin
+		PostReadPushBody(ReadCtx) *Rerror
+	}
+	PostReadReplyHeaderPlugin interface {
+		Plugin
+		PostReadReplyHeader(ReadCtx) *Rerror
+	}
+	PreReadReplyBodyPlugin interface {
+		Plugin
+		PreReadReplyBody(ReadCtx) *Rerror
+	}
+	PostReadReplyBodyPlugin interface {
+		Plugin
+		PostReadReplyBody(ReadCtx) *Rerror
+	}
+	PostDisconnectPlugin interface {
+		Plugin
+		PostDisconnect(PostSession) *Rerror
+	}
+)
+
+// PluginContainer holds the plugins of a peer, a router group or a route.
+type PluginContainer interface {
+	// Add appends plugins. It fails, adding none, for a nil plugin, a
+	// duplicate name, or a plugin that implements no hook.
+	Add(plugins ...Plugin) error
+	// Remove removes the plugin named pluginName.
+	Remove(pluginName string) error
+	// GetByName returns the plugin named pluginName, or nil.
+	GetByName(pluginName string) Plugin
+	// GetAll returns the plugins in the order added.
+	GetAll() []Plugin
+}
+
+// pluginContainer sorts its plugins into one slice per hook whenever the
+// set changes, so calling a hook is a range over a slice, and a hook no
+// plugin implements costs a nil check.
+type pluginContainer struct {
+	// mu guards plugins and serialises changes.
+	mu      sync.Mutex
+	plugins []Plugin
+	hooks   atomic.Pointer[pluginHooks]
+}
+
+var _ PluginContainer = (*pluginContainer)(nil)
+
+type pluginHooks struct {
+	postReg             []PostRegPlugin
+	postDial            []PostDialPlugin
+	postAccept          []PostAcceptPlugin
+	preWritePull        []PreWritePullPlugin
+	postWritePull       []PostWritePullPlugin
+	preWriteReply       []PreWriteReplyPlugin
+	postWriteReply      []PostWriteReplyPlugin
+	preWritePush        []PreWritePushPlugin
+	postWritePush       []PostWritePushPlugin
+	preReadHeader       []PreReadHeaderPlugin
+	postReadPullHeader  []PostReadPullHeaderPlugin
+	preReadPullBody     []PreReadPullBodyPlugin
+	postReadPullBody    []PostReadPullBodyPlugin
+	postReadPushHeader  []PostReadPushHeaderPlugin
+	preReadPushBody     []PreReadPushBodyPlugin
+	postReadPushBody    []PostReadPushBodyPlugin
+	postReadReplyHeader []PostReadReplyHeaderPlugin
+	preReadReplyBody    []PreReadReplyBodyPlugin
+	postReadReplyBody   []PostReadReplyBodyPlugin
+	postDisconnect      []PostDisconnectPlugin
+}
+
+func newPluginContainer(plugins ...Plugin) (*pluginContainer, error) {
+	c := new(pluginContainer)
+	c.hooks.Store(new(pluginHooks))
+	return c, c.Add(plugins...)
+}
+
+// cloneAdd returns a new container holding c's plugins and then plugins.
+func (c *pluginContainer) cloneAdd(plugins ...Plugin) (*pluginContainer, error) {
+	return newPluginContainer(append(c.GetAll(), plugins...)...)
+}
+
+func (c *pluginContainer) Add(plugins ...Plugin) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	all := append([]Plugin(nil), c.plugins...)
+	for _, p := range plugins {
+		if p == nil {
+			return fmt.Errorf("tp: add plugin: nil plugin")
+		}
+		name := p.Name()
+		for _, old := range all {
+			if old.Name() == name {
+				return fmt.Errorf("tp: add plugin %q: a plugin with that name is already added", name)
+			}
+		}
+		if !implementsAnyHook(p) {
+			return fmt.Errorf("tp: add plugin %q (%T): it implements no hook interface", name, p)
+		}
+		all = append(all, p)
+	}
+	c.plugins = all
+	c.hooks.Store(sortHooks(all))
+	return nil
+}
+
+func (c *pluginContainer) Remove(pluginName string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, p := range c.plugins {
+		if p.Name() == pluginName {
+			all := append(append([]Plugin(nil), c.plugins[:i]...), c.plugins[i+1:]...)
+			c.plugins = all
+			c.hooks.Store(sortHooks(all))
+			return nil
+		}
+	}
+	return fmt.Errorf("tp: remove plugin %q: no such plugin", pluginName)
+}
+
+func (c *pluginContainer) GetByName(pluginName string) Plugin {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.plugins {
+		if p.Name() == pluginName {
+			return p
+		}
+	}
+	return nil
+}
+
+func (c *pluginContainer) GetAll() []Plugin {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Plugin(nil), c.plugins...)
+}
+
+// get returns the current per-hook slices; never nil.
+func (c *pluginContainer) get() *pluginHooks { return c.hooks.Load() }
+
+func sortHooks(plugins []Plugin) *pluginHooks {
+	h := new(pluginHooks)
+	for _, p := range plugins {
+		addHook(&h.postReg, p)
+		addHook(&h.postDial, p)
+		addHook(&h.postAccept, p)
+		addHook(&h.preWritePull, p)
+		addHook(&h.postWritePull, p)
+		addHook(&h.preWriteReply, p)
+		addHook(&h.postWriteReply, p)
+		addHook(&h.preWritePush, p)
+		addHook(&h.postWritePush, p)
+		addHook(&h.preReadHeader, p)
+		addHook(&h.postReadPullHeader, p)
+		addHook(&h.preReadPullBody, p)
+		addHook(&h.postReadPullBody, p)
+		addHook(&h.postReadPushHeader, p)
+		addHook(&h.preReadPushBody, p)
+		addHook(&h.postReadPushBody, p)
+		addHook(&h.postReadReplyHeader, p)
+		addHook(&h.preReadReplyBody, p)
+		addHook(&h.postReadReplyBody, p)
+		addHook(&h.postDisconnect, p)
+	}
+	return h
+}
+
+func implementsAnyHook(p Plugin) bool {
+	h := sortHooks([]Plugin{p})
+	return !reflect.ValueOf(h).Elem().IsZero()
+}
+
+func addHook[T any](hooks *[]T, p Plugin) {
+	if h, ok := p.(T); ok {
+		*hooks = append(*hooks, h)
+	}
+}
+
+// runHooks calls each hook in order and stops at the first error, which it
+// logs with the plugin's name and the stage.
+func runHooks[T Plugin, C any](stage string, hooks []T, ctx C, call func(T, C) *Rerror) *Rerror {
+	for _, h := range hooks {
+		if rerr := call(h, ctx); rerr != nil {
+			Debugf("tp: plugin %q %s: %s", h.Name(), stage, rerr)
+			return rerr
+		}
+	}
+	return nil
+}

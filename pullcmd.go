@@ -1,0 +1,77 @@
+package tp
+
+import (
+	"time"
+
+	"github.com/henrylee2cn/goutil"
+	"github.com/teleport-go/teleport/socket"
+)
+
+// PullCmd is one pull: what was sent, and once done, the reply or the
+// error. It is the WriteCtx of the pull's write hooks.
+type PullCmd struct {
+	sess    *session
+	output  socket.Packet
+	reply   interface{}
+	rerr    *Rerror
+	doneCh  chan *PullCmd
+	start   time.Time
+	cost    time.Duration
+	public  goutil.Map
+	stopCtx func() bool // stops the context watch, when there is one
+}
+
+var _ WriteCtx = (*PullCmd)(nil)
+
+// Output returns the pull packet as sent.
+func (c *PullCmd) Output() *socket.Packet { return &c.output }
+
+// Result returns the reply object given to Pull and the error, if any.
+func (c *PullCmd) Result() (interface{}, *Rerror) { return c.reply, c.rerr }
+
+// Rerror returns the error of the pull, nil on success.
+func (c *PullCmd) Rerror() *Rerror { return c.rerr }
+
+// CostTime returns the time from sending the pull to its end.
+func (c *PullCmd) CostTime() time.Duration { return c.cost }
+
+// Peer returns the peer of the session.
+func (c *PullCmd) Peer() *Peer { return c.sess.peer }
+
+// Session returns the session the pull was sent on.
+func (c *PullCmd) Session() Session { return c.sess }
+
+// Ip returns the remote peer's IP address.
+func (c *PullCmd) Ip() string { return c.sess.RemoteIp() }
+
+// Public returns data shared along the pull's handling, made on first use.
+func (c *PullCmd) Public() goutil.Map {
+	if c.public == nil {
+		c.public = goutil.RwMap()
+	}
+	return c.public
+}
+
+// PublicLen returns the number of entries in Public.
+func (c *PullCmd) PublicLen() int { return c.Public().Len() }
+
+// done delivers the finished pull. It is called exactly once, by whoever
+// took the pull out of the pending table (or never put it there).
+func (c *PullCmd) done() {
+	c.cost = time.Since(c.start)
+	if c.stopCtx != nil {
+		c.stopCtx()
+	}
+	c.sess.logPullDone(c)
+	if cap(c.doneCh) == 0 {
+		// An unbuffered channel would block the read loop; deliver
+		// from a goroutine of its own.
+		AnywayGo(func() { c.doneCh <- c })
+		return
+	}
+	select {
+	case c.doneCh <- c:
+	default:
+		Errorf("tp: pull %s (seq %d): done channel is full, result dropped", c.output.Uri(), c.output.Seq())
+	}
+}

@@ -1,0 +1,373 @@
+package tp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/henrylee2cn/goutil"
+	"github.com/teleport-go/teleport/codec"
+	"github.com/teleport-go/teleport/socket"
+)
+
+type (
+	// PreSession is a session before its read loop starts, as given to
+	// the PostDial and PostAccept hooks: Send and Receive exchange raw
+	// packets for a handshake.
+	PreSession interface {
+		Id() string
+		SetId(string)
+		Peer() *Peer
+		RemoteIp() string
+		LocalIp() string
+		ReadTimeout() time.Duration
+		WriteTimeout() time.Duration
+		SetReadTimeout(time.Duration)
+		SetWriteTimeout(time.Duration)
+		Public() goutil.Map
+		PublicLen() int
+		// Send writes packet as it is.
+		Send(packet *socket.Packet) error
+		// Receive reads the next packet into packet.
+		Receive(packet *socket.Packet) error
+	}
+
+	// Session is a connection to another peer, dialed or accepted.
+	Session interface {
+		// SetId sets the id, re-keying the session in the peer's table.
+		SetId(newId string)
+		// Close closes the session; waiting pulls end with CodeConnClosed.
+		Close() error
+		// Id returns the id, the remote address unless set.
+		Id() string
+		// IsOk reports whether the session is open.
+		IsOk() bool
+		// Peer returns the peer the session belongs to.
+		Peer() *Peer
+		// AsyncPull sends a pull and delivers the finished PullCmd on
+		// done (a nil done gets a new buffered channel). args and reply
+		// of type []byte or *[]byte use the string codec.
+		AsyncPull(uri string, args interface{}, reply interface{}, done chan *PullCmd, setting ...socket.PacketSetting)
+		// Pull sends a pull and waits for its end; reply receives the
+		// decoded reply body.
+		Pull(uri string, args interface{}, reply interface{}, setting ...socket.PacketSetting) *PullCmd
+		// Push sends a push; it returns once the push is written.
+		Push(uri string, args interface{}, setting ...socket.PacketSetting) *Rerror
+		ReadTimeout() time.Duration
+		WriteTimeout() time.Duration
+		SetReadTimeout(time.Duration)
+		SetWriteTimeout(time.Duration)
+		RemoteIp() string
+		LocalIp() string
+		RemoteAddr() net.Addr
+		LocalAddr() net.Addr
+		Public() goutil.Map
+		PublicLen() int
+	}
+
+	// PostSession is a closed session, as given to PostDisconnect.
+	PostSession interface {
+		Id() string
+		Peer() *Peer
+		RemoteIp() string
+		LocalIp() string
+		Public() goutil.Map
+		PublicLen() int
+	}
+)
+
+// errSessionClosed is what writing on a closed session returns.
+var errSessionClosed = errors.New("tp: session is closed")
+
+type session struct {
+	peer     *Peer
+	socket   socket.Socket
+	remoteIp string
+	localIp  string
+	seq      atomic.Uint64
+	pending  pendingTable
+
+	readTimeout  atomic.Int64 // time.Duration; 0: none
+	writeTimeout atomic.Int64 // time.Duration; 0: none
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+}
+
+var (
+	_ Session     = (*session)(nil)
+	_ PreSession  = (*session)(nil)
+	_ PostSession = (*session)(nil)
+)
+
+func newSession(p *Peer, conn net.Conn, protoFunc []socket.ProtoFunc) *session {
+	s := &session{
+		peer:     p,
+		socket:   socket.NewSocket(conn, protoFunc...),
+		remoteIp: addrIp(conn.RemoteAddr()),
+		localIp:  addrIp(conn.LocalAddr()),
+	}
+	s.readTimeout.Store(int64(p.cfg.DefaultReadTimeout))
+	s.writeTimeout.Store(int64(p.cfg.DefaultWriteTimeout))
+	return s
+}
+
+func addrIp(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.IP.String()
+	case *net.UDPAddr:
+		return a.IP.String()
+	}
+	if host, _, err := net.SplitHostPort(a.String()); err == nil {
+		return host
+	}
+	return a.String()
+}
+
+func (s *session) Id() string { return s.socket.Id() }
+
+func (s *session) SetId(newId string) {
+	old := s.socket.Id()
+	if old == newId {
+		return
+	}
+	s.socket.SetId(newId)
+	s.peer.sessions.rekey(s, old, newId)
+}
+
+func (s *session) Peer() *Peer                    { return s.peer }
+func (s *session) IsOk() bool                     { return !s.closed.Load() }
+func (s *session) RemoteIp() string               { return s.remoteIp }
+func (s *session) LocalIp() string                { return s.localIp }
+func (s *session) RemoteAddr() net.Addr           { return s.socket.RemoteAddr() }
+func (s *session) LocalAddr() net.Addr            { return s.socket.LocalAddr() }
+func (s *session) Public() goutil.Map             { return s.socket.Public() }
+func (s *session) PublicLen() int                 { return s.socket.PublicLen() }
+func (s *session) ReadTimeout() time.Duration     { return time.Duration(s.readTimeout.Load()) }
+func (s *session) WriteTimeout() time.Duration    { return time.Duration(s.writeTimeout.Load()) }
+func (s *session) SetReadTimeout(d time.Duration) { s.readTimeout.Store(int64(d)) }
+func (s *session) SetWriteTimeout(d time.Duration) {
+	s.writeTimeout.Store(int64(d))
+}
+
+// Send writes a raw packet, for handshakes before the read loop starts.
+func (s *session) Send(p *socket.Packet) error { return s.write(p) }
+
+// Receive reads a raw packet, for handshakes before the read loop starts.
+func (s *session) Receive(p *socket.Packet) error {
+	if d := s.ReadTimeout(); d > 0 {
+		_ = s.socket.SetReadDeadline(time.Now().Add(d))
+	}
+	return s.socket.ReadPacket(p)
+}
+
+// write is the session's one write path: it applies the write timeout and
+// closes the session when the connection fails.
+func (s *session) write(p *socket.Packet) error {
+	if s.closed.Load() {
+		return errSessionClosed
+	}
+	if d := s.WriteTimeout(); d > 0 {
+		_ = s.socket.SetWriteDeadline(time.Now().Add(d))
+	}
+	err := s.socket.WritePacket(p)
+	if err != nil && !socket.IsPackError(err) {
+		s.closeBy(fmt.Errorf("write: %w", err))
+	}
+	return err
+}
+
+// writeRerror turns a write error into the caller's Rerror.
+func writeRerror(err error) *Rerror {
+	if errors.Is(err, errSessionClosed) {
+		return rerrConnClosed.withDetail(err.Error())
+	}
+	return rerrWriteFailed.withDetail(err.Error())
+}
+
+// bodyCodecFor picks the codec of an outgoing body: raw bytes travel as
+// strings, anything else in the peer's default codec.
+func (s *session) bodyCodecFor(body interface{}) byte {
+	switch body.(type) {
+	case nil:
+		return codec.NilCodecId
+	case []byte, *[]byte:
+		return codec.IdString
+	}
+	return s.peer.defaultBodyCodec
+}
+
+var pullChanPool = sync.Pool{New: func() any { return make(chan *PullCmd, 1) }}
+
+func (s *session) Pull(uri string, args interface{}, reply interface{}, setting ...socket.PacketSetting) *PullCmd {
+	ch := pullChanPool.Get().(chan *PullCmd)
+	s.AsyncPull(uri, args, reply, ch, setting...)
+	cmd := <-ch
+	pullChanPool.Put(ch)
+	return cmd
+}
+
+func (s *session) AsyncPull(uri string, args interface{}, reply interface{}, done chan *PullCmd, setting ...socket.PacketSetting) {
+	if done == nil {
+		done = make(chan *PullCmd, 1)
+	}
+	cmd := &PullCmd{sess: s, reply: reply, doneCh: done, start: time.Now()}
+	out := &cmd.output
+	seq := s.seq.Add(1)
+	out.SetSeq(seq)
+	out.SetPtype(TypePull)
+	out.SetUri(uri)
+	out.SetBody(args)
+	out.SetBodyCodec(s.bodyCodecFor(args))
+	for _, set := range setting {
+		if set != nil {
+			set(out)
+		}
+	}
+	out.SetSeq(seq) // settings must not break the pairing of the reply
+	out.SetPtype(TypePull)
+	if rerr := runHooks("PreWritePull", s.peer.plugins.get().preWritePull, WriteCtx(cmd), PreWritePullPlugin.PreWritePull); rerr != nil {
+		cmd.rerr = rerr
+		cmd.done()
+		return
+	}
+	if !s.pending.put(seq, cmd) {
+		cmd.rerr = rerrConnClosed.withDetail(errSessionClosed.Error())
+		cmd.done()
+		return
+	}
+	if ctx := out.Context(); ctx.Done() != nil {
+		cmd.stopCtx = context.AfterFunc(ctx, func() {
+			if s.pending.take(seq) != nil {
+				cmd.rerr = rerrHandleTimeout.withDetail(fmt.Sprintf("pull %s: %v", uri, ctx.Err()))
+				cmd.done()
+			}
+		})
+	}
+	if err := s.write(out); err != nil {
+		if s.pending.take(seq) != nil {
+			cmd.rerr = writeRerror(err)
+			cmd.done()
+		}
+		return
+	}
+	runHooks("PostWritePull", s.peer.plugins.get().postWritePull, WriteCtx(cmd), PostWritePullPlugin.PostWritePull)
+}
+
+func (s *session) Push(uri string, args interface{}, setting ...socket.PacketSetting) *Rerror {
+	c := s.peer.getCtx(s)
+	defer s.peer.putCtx(c)
+	out := &c.output
+	out.SetSeq(s.seq.Add(1))
+	out.SetPtype(TypePush)
+	out.SetUri(uri)
+	out.SetBody(args)
+	out.SetBodyCodec(s.bodyCodecFor(args))
+	for _, set := range setting {
+		if set != nil {
+			set(out)
+		}
+	}
+	out.SetPtype(TypePush)
+	hooks := s.peer.plugins.get()
+	if rerr := runHooks("PreWritePush", hooks.preWritePush, WriteCtx(c), PreWritePushPlugin.PreWritePush); rerr != nil {
+		return rerr
+	}
+	start := time.Now()
+	if err := s.write(out); err != nil {
+		rerr := writeRerror(err)
+		s.logPush(out, time.Since(start), rerr)
+		return rerr
+	}
+	runHooks("PostWritePush", hooks.postWritePush, WriteCtx(c), PostWritePushPlugin.PostWritePush)
+	s.logPush(out, time.Since(start), nil)
+	return nil
+}
+
+// Close closes the session. It does not wait for the read loop, so it may
+// be called from a handler or a hook.
+func (s *session) Close() error {
+	s.closeBy(nil)
+	return nil
+}
+
+// closeBy closes the session once: the connection, the table entry, every
+// waiting pull (CodeConnClosed), then the PostDisconnect hooks.
+func (s *session) closeBy(cause error) {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		_ = s.socket.Close()
+		s.peer.sessions.remove(s)
+		detail := "session closed"
+		if cause != nil {
+			detail = cause.Error()
+		}
+		for _, cmd := range s.pending.close() {
+			cmd.rerr = rerrConnClosed.withDetail(detail)
+			cmd.done()
+		}
+		runHooks("PostDisconnect", s.peer.plugins.get().postDisconnect, PostSession(s), PostDisconnectPlugin.PostDisconnect)
+		if cause != nil && !isClosedConnError(cause) {
+			Noticef("tp: session %s (%s) closed: %v", s.Id(), s.RemoteAddr(), cause)
+		} else {
+			Debugf("tp: session %s (%s) closed", s.Id(), s.RemoteAddr())
+		}
+	})
+}
+
+// isClosedConnError reports the ordinary ends of a connection, not worth
+// more than a debug line.
+func isClosedConnError(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe)
+}
+
+// readLoop reads every incoming packet: replies complete their pulls on
+// this goroutine, pulls and pushes are handled on the goroutine pool.
+func (s *session) readLoop() {
+	defer s.peer.readLoops.Done()
+	p := s.peer
+	for {
+		c := p.getCtx(s)
+		if d := s.ReadTimeout(); d > 0 {
+			_ = s.socket.SetReadDeadline(time.Now().Add(d))
+		}
+		if rerr := runHooks("PreReadHeader", p.plugins.get().preReadHeader, BackgroundCtx(c), PreReadHeaderPlugin.PreReadHeader); rerr != nil {
+			p.putCtx(c)
+			s.closeBy(fmt.Errorf("PreReadHeader: %s", rerr))
+			return
+		}
+		c.input.SetNewBody(c.bindBodyFn)
+		err := s.socket.ReadPacket(&c.input)
+		if err != nil && !socket.IsBodyError(err) {
+			p.putCtx(c)
+			if s.closed.Load() {
+				err = nil // closed on our side: not news
+			}
+			s.closeBy(err)
+			return
+		}
+		c.bodyErr = err
+		switch c.input.Ptype() {
+		case TypeReply:
+			c.finishReply()
+			p.putCtx(c)
+		case TypePull, TypePush:
+			p.handling.Add(1)
+			if !Go(c.handleFn) {
+				c.handle() // the pool is exhausted: push back on the sender
+			}
+		default:
+			Warnf("tp: session %s: dropped a packet of unknown type %d (uri %q, seq %d)", s.Id(), c.input.Ptype(), c.input.Uri(), c.input.Seq())
+			p.putCtx(c)
+		}
+	}
+}
