@@ -2,7 +2,6 @@ package tp
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -85,52 +84,41 @@ func (r *Rerror) SetToMeta(meta *utils.Args) {
 	meta.SetBytes([]byte(MetaRerrorKey), b)
 }
 
-// ToError returns r as an error, nil for a nil r. errors.As on it finds
-// the *Rerror, and errors.Is matches another *Rerror with the same code.
+// ToError returns r as an error, and a nil r as a nil error (not an error
+// interface holding a nil pointer).
 func (r *Rerror) ToError() error {
 	if r == nil {
 		return nil
 	}
-	return (*rerrorError)(r)
+	return r
 }
 
-// String returns a one-line description of r.
+// Error makes *Rerror an error: "rerror CODE: MESSAGE: DETAIL".
+func (r *Rerror) Error() string {
+	s := "rerror " + strconv.Itoa(int(r.Code))
+	if r.Message != "" {
+		s += ": " + r.Message
+	}
+	if r.Detail != "" {
+		s += ": " + r.Detail
+	}
+	return s
+}
+
+// Is reports whether target is a *Rerror with the same code, so
+// errors.Is(err, tp.NewRerror(tp.CodeNotFound, "", "")) tests the kind.
+func (r *Rerror) Is(target error) bool {
+	t, ok := target.(*Rerror)
+	return ok && t != nil && t.Code == r.Code
+}
+
+// String returns r as JSON, as carried in metadata.
 func (r *Rerror) String() string {
 	if r == nil {
 		return "<nil>"
 	}
 	b, _ := json.Marshal(r)
 	return string(b)
-}
-
-// rerrorError is a Rerror seen as an error: Rerror itself is not an error,
-// so that a nil *Rerror can never become a non-nil error by accident.
-type rerrorError Rerror
-
-func (e *rerrorError) Error() string {
-	s := "rerror " + strconv.Itoa(int(e.Code))
-	if e.Message != "" {
-		s += ": " + e.Message
-	}
-	if e.Detail != "" {
-		s += ": " + e.Detail
-	}
-	return s
-}
-
-// Is matches a *Rerror or another Rerror error with the same code.
-func (e *rerrorError) Is(target error) bool {
-	var t *rerrorError
-	return errors.As(target, &t) && t.Code == e.Code
-}
-
-// As finds the *Rerror behind the error.
-func (e *rerrorError) As(target any) bool {
-	if p, ok := target.(**Rerror); ok {
-		*p = (*Rerror)(e)
-		return true
-	}
-	return false
 }
 
 // The framework's own errors, copied before a Detail is added.

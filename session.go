@@ -240,18 +240,21 @@ func (s *session) AsyncPull(uri string, args interface{}, reply interface{}, don
 		cmd.done()
 		return
 	}
+	// The watch is set up before the pull enters the table, so that every
+	// goroutine taking it out sees stopCtx; one that fires before the put
+	// finds nothing, hence the second look at ctx.Err after it.
+	ctx := out.Context()
+	if ctx.Done() != nil {
+		cmd.stopCtx = context.AfterFunc(ctx, func() { s.timeoutPull(seq, ctx) })
+	}
 	if !s.pending.put(seq, cmd) {
 		cmd.rerr = rerrConnClosed.withDetail(errSessionClosed.Error())
 		cmd.done()
 		return
 	}
-	if ctx := out.Context(); ctx.Done() != nil {
-		cmd.stopCtx = context.AfterFunc(ctx, func() {
-			if s.pending.take(seq) != nil {
-				cmd.rerr = rerrHandleTimeout.withDetail(fmt.Sprintf("pull %s: %v", uri, ctx.Err()))
-				cmd.done()
-			}
-		})
+	if ctx.Err() != nil {
+		s.timeoutPull(seq, ctx)
+		return
 	}
 	if err := s.write(out); err != nil {
 		if s.pending.take(seq) != nil {
@@ -261,6 +264,15 @@ func (s *session) AsyncPull(uri string, args interface{}, reply interface{}, don
 		return
 	}
 	runHooks("PostWritePull", s.peer.plugins.get().postWritePull, WriteCtx(cmd), PostWritePullPlugin.PostWritePull)
+}
+
+// timeoutPull ends the pull of seq with CodeHandleTimeout, unless another
+// end took it first.
+func (s *session) timeoutPull(seq uint64, ctx context.Context) {
+	if cmd := s.pending.take(seq); cmd != nil {
+		cmd.rerr = rerrHandleTimeout.withDetail(fmt.Sprintf("pull %s: %v", cmd.output.Uri(), ctx.Err()))
+		cmd.done()
+	}
 }
 
 func (s *session) Push(uri string, args interface{}, setting ...socket.PacketSetting) *Rerror {

@@ -1,0 +1,80 @@
+package tp
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/teleport-go/teleport/internal/leaktest"
+)
+
+func TestMain(m *testing.M) {
+	SetLoggerLevel("WARNING")
+	leaktest.VerifyTestMain(m)
+}
+
+// acceptWatch is a plugin that hands every accepted session to the test.
+type acceptWatch struct{ ch chan PreSession }
+
+func (a *acceptWatch) Name() string { return "accept-watch" }
+func (a *acceptWatch) PostAccept(s PreSession) *Rerror {
+	a.ch <- s
+	return nil
+}
+
+// pair is a server peer and a client peer connected by one session.
+type pair struct {
+	srv, cli         *Peer
+	cliSess, srvSess Session
+	addr             string
+}
+
+// newPair starts srv on a loopback port and dials it from cli. setup, if
+// given, registers routes before the connection is made. Both peers are
+// closed when the test ends.
+func newPair(t testing.TB, srvCfg, cliCfg *PeerConfig, setup func(srv, cli *Peer)) *pair {
+	t.Helper()
+	watch := &acceptWatch{ch: make(chan PreSession, 16)}
+	srv := NewPeer(srvCfg, watch)
+	cli := NewPeer(cliCfg)
+	if setup != nil {
+		setup(srv, cli)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	t.Cleanup(func() {
+		cli.Close()
+		srv.Close()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	sess, rerr := cli.Dial(lis.Addr().String())
+	if rerr != nil {
+		t.Fatalf("Dial: %v", rerr)
+	}
+	var srvSess Session
+	select {
+	case s := <-watch.ch:
+		srvSess = s.(Session)
+	case <-time.After(5 * time.Second):
+		t.Fatal("server did not accept")
+	}
+	return &pair{srv: srv, cli: cli, cliSess: sess, srvSess: srvSess, addr: lis.Addr().String()}
+}
+
+// waitFor polls cond until it holds or 5 seconds pass.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
