@@ -1,10 +1,8 @@
 package tp
 
 import (
-	"strings"
 	"sync/atomic"
 	"time"
-
 )
 
 // Home is the pull controller most tests use.
@@ -68,13 +66,3 @@ func (n *Note) Panic(*struct{}) { panic("push boom") }
 var counting atomic.Int64
 
 func (n *Note) Count(*int) { counting.Add(1) }
-
-func hasAll(s string, subs ...string) bool {
-	for _, sub := range subs {
-		if !strings.Contains(s, sub) {
-			return false
-		}
-	}
-	return true
-}
-

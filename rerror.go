@@ -128,7 +128,6 @@ var (
 	rerrDialFailed    = NewRerror(CodeDialFailed, "Dial Failed", "")
 	rerrBadPacket     = NewRerror(CodeBadPacket, "Bad Packet", "")
 	rerrNotFound      = NewRerror(CodeNotFound, "Not Found", "")
-	rerrPtypeNotAllow = NewRerror(CodePtypeNotAllowed, "Packet Type Not Allowed", "")
 	rerrHandleTimeout = NewRerror(CodeHandleTimeout, "Handle Timeout", "")
 	rerrInternal      = NewRerror(CodeInternalServerError, "Internal Server Error", "")
 )

@@ -1,0 +1,46 @@
+// Command server serves the benchmark workload with one registered runner
+// (teleport by default) until interrupted.
+//
+// Usage:
+//
+//	go run ./cmd/server [-l 127.0.0.1:8972] [-kind teleport]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/teleport-go/teleport/bench/internal/runner"
+)
+
+func main() {
+	var (
+		listen = flag.String("l", "127.0.0.1:8972", "listen address")
+		kind   = flag.String("kind", "teleport", "runner to serve: "+strings.Join(runner.Names(), ", "))
+	)
+	flag.Parse()
+
+	r, err := runner.Lookup(*kind)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(2)
+	}
+	addr, stop, err := r.StartServer(*listen)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("%s server listening on %s\n", r.Name(), addr)
+
+	sigCh := make(chan os.Signal, 1)
+	signal.Notify(sigCh, os.Interrupt, syscall.SIGTERM)
+	<-sigCh
+	if err := stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "server: stop:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,120 @@
+package load
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/teleport-go/teleport/bench/pb"
+)
+
+// fakeClient answers in memory: every failEvery-th call fails and every
+// badEvery-th reply is not OK.
+type fakeClient struct {
+	calls     atomic.Int64
+	failEvery int64
+	badEvery  int64
+	maxIndex  atomic.Int64
+}
+
+func (f *fakeClient) Call(i int, req, reply *pb.BenchmarkMessage) error {
+	for {
+		m := f.maxIndex.Load()
+		if int64(i) <= m || f.maxIndex.CompareAndSwap(m, int64(i)) {
+			break
+		}
+	}
+	n := f.calls.Add(1)
+	if f.failEvery > 0 && n%f.failEvery == 0 {
+		return errors.New("fake failure")
+	}
+	if f.badEvery > 0 && n%f.badEvery == 0 {
+		return nil
+	}
+	pb.SetReply(reply)
+	return nil
+}
+
+func (f *fakeClient) Close() error { return nil }
+
+func TestRunCounts(t *testing.T) {
+	tests := []struct {
+		name                 string
+		concurrency          int
+		total                int64
+		failEvery, badEvery  int64
+		wantReceived, wantOK int64
+	}{
+		{"all-ok", 4, 103, 0, 0, 103, 103},
+		{"fewer-calls-than-goroutines", 8, 3, 0, 0, 3, 3},
+		{"zero-concurrency-means-one", 0, 10, 0, 0, 10, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeClient{failEvery: tt.failEvery, badEvery: tt.badEvery}
+			started := false
+			res := Run(f, Config{Concurrency: tt.concurrency, Total: tt.total, BeforeStart: func() { started = true }})
+			if !started {
+				t.Error("BeforeStart not called")
+			}
+			if res.Sent != tt.total || res.Received != tt.wantReceived || res.OK != tt.wantOK {
+				t.Fatalf("sent/received/OK = %d/%d/%d, want %d/%d/%d",
+					res.Sent, res.Received, res.OK, tt.total, tt.wantReceived, tt.wantOK)
+			}
+			warmups := int64(max(tt.concurrency, 1) * Warmup)
+			if got := f.calls.Load(); got != tt.total+warmups {
+				t.Fatalf("client saw %d calls, want %d timed + %d warm-up", got, tt.total, warmups)
+			}
+			if got := f.maxIndex.Load(); got >= int64(max(tt.concurrency, 1)) {
+				t.Fatalf("goroutine index %d out of range", got)
+			}
+		})
+	}
+}
+
+func TestRunFailuresAndBadReplies(t *testing.T) {
+	// With one goroutine the numbering is deterministic: warm-up takes
+	// calls 1-5, the timed calls are 6-105.
+	f := &fakeClient{failEvery: 10, badEvery: 7}
+	res := Run(f, Config{Concurrency: 1, Total: 100})
+	var fails, bad int64
+	for n := int64(Warmup + 1); n <= Warmup+100; n++ {
+		switch {
+		case n%10 == 0:
+			fails++
+		case n%7 == 0:
+			bad++
+		}
+	}
+	if res.Received != 100-fails || res.OK != 100-fails-bad {
+		t.Fatalf("received/OK = %d/%d, want %d/%d", res.Received, res.OK, 100-fails, 100-fails-bad)
+	}
+	if res.Err == nil {
+		t.Fatal("first error not reported")
+	}
+}
+
+func TestRunDuration(t *testing.T) {
+	f := &fakeClient{}
+	const d = 50 * time.Millisecond
+	res := Run(f, Config{Concurrency: 2, Duration: d})
+	if res.Sent == 0 || res.OK != res.Sent {
+		t.Fatalf("sent/OK = %d/%d", res.Sent, res.OK)
+	}
+	if res.Elapsed < d {
+		t.Fatalf("run took %v, shorter than %v", res.Elapsed, d)
+	}
+}
+
+func TestShare(t *testing.T) {
+	for _, total := range []int64{0, 1, 99, 100, 101} {
+		var sum int64
+		for i := range 7 {
+			sum += share(total, 7, i)
+		}
+		if sum != total {
+			t.Errorf("shares of %d add up to %d", total, sum)
+		}
+	}
+}
