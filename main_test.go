@@ -1,6 +1,8 @@
 package tp
 
 import (
+	"io"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -8,9 +10,19 @@ import (
 	"github.com/teleport-go/teleport/internal/leaktest"
 )
 
+// TestMain runs every test with every log line formatted (TRACE) into a
+// discarding handler: the logging paths run under -race without noise.
 func TestMain(m *testing.M) {
-	SetLoggerLevel("WARNING")
+	SetLogger(NewSlogLogger(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.Level(-100)})))
+	SetLoggerLevel("TRACE")
 	leaktest.VerifyTestMain(m)
+}
+
+// atDefaultLogLevel makes a benchmark measure what users get by default.
+func atDefaultLogLevel(b testing.TB) {
+	old := LoggerLevel()
+	SetLoggerLevel(DefaultLoggerLevel)
+	b.Cleanup(func() { SetLoggerLevel(old) })
 }
 
 // acceptWatch is a plugin that hands every accepted session to the test.

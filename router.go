@@ -40,6 +40,7 @@ func newRouter(peer *Peer, typ byte) *Router {
 // Handler is a registered route: its name and types, computed once at Reg.
 type Handler struct {
 	name          string
+	method        string // the controller's method, for messages
 	typ           byte
 	isUnknown     bool
 	argElem       reflect.Type
@@ -113,8 +114,8 @@ func (r *Router) Reg(ctrlStruct interface{}, plugin ...Plugin) {
 		m[k] = v
 	}
 	for _, h := range handlers {
-		if _, dup := m[h.name]; dup {
-			panic(fmt.Sprintf("tp: Reg(%T): route %q is already registered", ctrlStruct, h.name))
+		if old, dup := m[h.name]; dup {
+			panic(fmt.Sprintf("tp: register %s handler %T.%s: route %q is already registered (by %s)", ptypeName(r.typ), ctrlStruct, h.method, h.name, old.method))
 		}
 		m[h.name] = h
 	}
@@ -266,6 +267,7 @@ func makePullHandlers(prefix string, ctrlStruct interface{}, plugins *pluginCont
 		}
 		handlers = append(handlers, &Handler{
 			name:       routeName(prefix, ci.typ, m.Name),
+			method:     ci.typ.String() + "." + m.Name,
 			typ:        TypePull,
 			argElem:    argType.Elem(),
 			reply:      replyType,
@@ -327,6 +329,7 @@ func makePushHandlers(prefix string, ctrlStruct interface{}, plugins *pluginCont
 		}
 		handlers = append(handlers, &Handler{
 			name:       routeName(prefix, ci.typ, m.Name),
+			method:     ci.typ.String() + "." + m.Name,
 			typ:        TypePush,
 			argElem:    argType.Elem(),
 			plugins:    plugins,

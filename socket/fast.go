@@ -4,9 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/teleport-go/teleport/codec"
 	"github.com/teleport-go/teleport/internal/sizelimit"
@@ -28,9 +28,11 @@ const (
 	// metadata and body.
 	MinFrameSize = frameHeadLen + payloadMinLen
 
-	// maxCoalesce bounds the bytes queued behind one flush, so a steady
-	// stream of writers still flushes regularly.
-	maxCoalesce = 64 << 10
+	// maxPending is the most bytes queued for the flusher before writers
+	// wait for it: a bound on memory, not on batching.
+	maxPending = 4 << 20
+	// maxKeptBuffer bounds the write buffer kept between flushes.
+	maxKeptBuffer = 256 << 10
 	// readStep bounds how far a frame buffer grows ahead of the bytes that
 	// actually arrived, so a declared size alone cannot reserve memory.
 	readStep = 1 << 20
@@ -42,19 +44,25 @@ const (
 // NewFastProtoFunc makes the default protocol, "fast" (id 'f'),
 // byte-compatible with teleport v3. Its frame layout is in socket/PROTOCOL.md.
 var NewFastProtoFunc ProtoFunc = func(rw io.ReadWriter) Proto {
-	return &fastProto{r: rw, w: rw}
+	f := &fastProto{r: rw, w: rw}
+	f.drained = sync.NewCond(&f.wmu)
+	return f
 }
 
 type fastProto struct {
 	r io.Reader
 	w io.Writer
 
-	// pending counts writers that have a frame ready and want wmu; the
-	// holder of wmu leaves flushing to them while it is above zero.
-	pending atomic.Int32
-	// wmu guards the fields below and every write to w.
-	wmu  sync.Mutex
-	wbuf *utils.ByteBuffer // frames waiting for the next flush, or nil
+	// wmu guards the fields below; it is never held across a Write.
+	wmu sync.Mutex
+	// flushing is true while one writer, the flusher, sends wbuf; other
+	// writers append their frames to wbuf and leave.
+	flushing bool
+	wbuf     []byte // frames waiting for the flusher
+	spare    []byte // the flusher's previous buffer, for reuse
+	werr     error  // the first write error: the connection is broken
+	// drained wakes writers waiting for wbuf to shrink below maxPending.
+	drained *sync.Cond
 
 	// Owned by the single caller of Unpack.
 	head     [4]byte
@@ -110,30 +118,59 @@ func appendPayload(b []byte, p *Packet, body []byte) []byte {
 	return append(b, body...)
 }
 
-// write sends frame whole. A writer that sees others queued behind it
-// appends its frame to wbuf and returns; the last of a queue flushes
-// everything in one Write. The lock is held across that Write on purpose:
-// it is what keeps frames whole and lets the queue behind it grow.
+// write queues frame and makes sure it is sent whole. The first writer to
+// find no flush in progress becomes the flusher: it yields once, so that the
+// goroutines ready to write (handlers finishing together, callers pulling at
+// once) append their frames, then sends everything queued in one Write, and
+// repeats until the queue is empty. The other writers only append. No lock
+// is held across a Write.
+//
+// A writer whose frame is sent by the flusher returns before the Write: a
+// failure of that Write reaches it, or its successors, as the connection's
+// sticky error.
 func (f *fastProto) write(frame []byte) error {
-	f.pending.Add(1)
 	f.wmu.Lock()
-	defer f.wmu.Unlock()
-	queued := f.pending.Add(-1) > 0
-	if f.wbuf == nil {
-		if !queued {
-			_, err := f.w.Write(frame)
-			return err
-		}
-		f.wbuf = utils.AcquireByteBuffer()
+	for f.flushing && len(f.wbuf) >= maxPending && f.werr == nil {
+		f.drained.Wait() // back-pressure on writers faster than the link
 	}
-	f.wbuf.B = append(f.wbuf.B, frame...)
-	if queued && len(f.wbuf.B) < maxCoalesce {
+	if f.werr != nil {
+		err := f.werr
+		f.wmu.Unlock()
+		return err
+	}
+	f.wbuf = append(f.wbuf, frame...)
+	if f.flushing {
+		f.wmu.Unlock()
 		return nil
 	}
-	_, err := f.w.Write(f.wbuf.B)
-	utils.ReleaseByteBuffer(f.wbuf)
-	f.wbuf = nil
-	return err
+	f.flushing = true
+	f.wmu.Unlock()
+
+	runtime.Gosched()
+
+	f.wmu.Lock()
+	for len(f.wbuf) > 0 {
+		buf := f.wbuf
+		f.wbuf, f.spare = f.spare[:0], nil
+		f.drained.Broadcast()
+		f.wmu.Unlock()
+		_, err := f.w.Write(buf)
+		f.wmu.Lock()
+		if err != nil {
+			f.werr = err
+			f.wbuf = nil
+			f.flushing = false
+			f.drained.Broadcast()
+			f.wmu.Unlock()
+			return err
+		}
+		if cap(buf) <= maxKeptBuffer {
+			f.spare = buf[:0]
+		}
+	}
+	f.flushing = false
+	f.wmu.Unlock()
+	return nil
 }
 
 // Unpack reads one frame into p, checking every length against the bytes

@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/server [-l 127.0.0.1:8972] [-kind teleport]
+//	go run ./cmd/server [-l 127.0.0.1:8972] [-kind teleport] [-cpuprofile cpu.out]
 package main
 
 import (
@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -21,8 +22,24 @@ func main() {
 	var (
 		listen = flag.String("l", "127.0.0.1:8972", "listen address")
 		kind   = flag.String("kind", "teleport", "runner to serve: "+strings.Join(runner.Names(), ", "))
+		cpuOut = flag.String("cpuprofile", "", "write a CPU profile of the server to this file (for go tool pprof)")
 	)
 	flag.Parse()
+	if *cpuOut != "" {
+		f, err := os.Create(*cpuOut)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "server:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "server:", err)
+			os.Exit(1)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 
 	r, err := runner.Lookup(*kind)
 	if err != nil {
@@ -41,6 +58,5 @@ func main() {
 	<-sigCh
 	if err := stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "server: stop:", err)
-		os.Exit(1)
 	}
 }

@@ -1,0 +1,103 @@
+package tp
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+)
+
+// payload581 has the size of the marshalled message of the common Go RPC
+// benchmark; as []byte it travels through the string codec, whose own
+// allocations are known (see TestPullAllocations).
+var payload581 = bytes.Repeat([]byte("t"), 581)
+
+// BenchmarkPull is a pull round trip over loopback, one caller at a time.
+func BenchmarkPull(b *testing.B) {
+	atDefaultLogLevel(b)
+	p := newPair(b, nil, nil, regHome)
+	var reply []byte
+	b.ReportAllocs()
+	b.SetBytes(int64(len(payload581)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if rerr := p.cliSess.Pull("/home/bytes", payload581, &reply).Rerror(); rerr != nil {
+			b.Fatal(rerr)
+		}
+	}
+}
+
+// BenchmarkPullParallel has many callers share one session, the case the
+// coalescing write path and the pending table are built for.
+func BenchmarkPullParallel(b *testing.B) {
+	atDefaultLogLevel(b)
+	p := newPair(b, nil, nil, regHome)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(payload581)))
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var reply []byte
+		for pb.Next() {
+			if rerr := p.cliSess.Pull("/home/bytes", payload581, &reply).Rerror(); rerr != nil {
+				b.Error(rerr)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkPush sends pushes, each counted by the handler, and waits for
+// the last one.
+func BenchmarkPush(b *testing.B) {
+	atDefaultLogLevel(b)
+	p := newPair(b, nil, nil, regHome)
+	b.ReportAllocs()
+	start := counting.Load()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if rerr := p.cliSess.Push("/note/count", i); rerr != nil {
+			b.Fatal(rerr)
+		}
+	}
+	waitFor(b, "every push to be handled", func() bool { return counting.Load()-start == int64(b.N) })
+}
+
+// bodyAllocsPerPull is what the string codec and the handler's types make
+// for one /home/bytes pull, client and server together: the server's
+// argument (reflect.New), its copy of the body, the boxed []byte result,
+// and the client's copy of the reply. Everything above it is the
+// framework's.
+const bodyAllocsPerPull = 4
+
+// The framework adds at most 8 allocations per pull, client and server
+// together, beyond the body's own.
+func TestPullAllocations(t *testing.T) {
+	atDefaultLogLevel(t)
+	p := newPair(t, nil, nil, regHome)
+	var reply []byte
+	pull := func() {
+		if rerr := p.cliSess.Pull("/home/bytes", payload581, &reply).Rerror(); rerr != nil {
+			t.Fatal(rerr)
+		}
+	}
+	for range 100 {
+		pull()
+	}
+	// The server may still be finishing the previous reply when the next
+	// pull starts; a lock makes each measured pull end-to-end complete.
+	var mu sync.Mutex
+	allocs := testing.AllocsPerRun(1000, func() {
+		mu.Lock()
+		pull()
+		waitFor(t, "the handler to finish", func() bool { return p.srv.handling.Load() == 0 })
+		mu.Unlock()
+	})
+	framework := allocs - bodyAllocsPerPull
+	t.Logf("%.2f allocations per pull, %.2f of them the framework's", allocs, framework)
+	if framework > 8 {
+		t.Fatalf("the framework makes %.2f allocations per pull, want at most 8", framework)
+	}
+	if !bytes.Equal(reply, payload581) {
+		t.Fatal("reply differs from the request")
+	}
+}
