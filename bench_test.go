@@ -2,6 +2,7 @@ package tp
 
 import (
 	"bytes"
+	"github.com/teleport-go/teleport/internal/israce"
 	"sync"
 	"testing"
 )
@@ -94,8 +95,10 @@ func TestPullAllocations(t *testing.T) {
 	})
 	framework := allocs - bodyAllocsPerPull
 	t.Logf("%.2f allocations per pull, %.2f of them the framework's", allocs, framework)
+	// Under the race detector sync.Pool drops items at random, each drop
+	// an allocation; the bound is the same, the margin smaller.
 	if framework > 8 {
-		t.Fatalf("the framework makes %.2f allocations per pull, want at most 8", framework)
+		t.Fatalf("the framework makes %.2f allocations per pull, want at most 8 (race detector: %v)", framework, israce.Enabled)
 	}
 	if !bytes.Equal(reply, payload581) {
 		t.Fatal("reply differs from the request")

@@ -2,6 +2,7 @@ package socket
 
 import (
 	"bytes"
+	"github.com/teleport-go/teleport/internal/israce"
 	"io"
 	"testing"
 
@@ -42,8 +43,14 @@ func TestFramingDoesNotAllocate(t *testing.T) {
 		}
 	}
 	roundTrip()
-	if allocs := testing.AllocsPerRun(200, roundTrip); allocs != 0 {
-		t.Fatalf("Pack+Unpack allocated %.1f times per packet, want 0", allocs)
+	// Under the race detector sync.Pool drops items at random, and each
+	// drop costs an allocation: only a loose bound holds there.
+	want := 0.0
+	if israce.Enabled {
+		want = 2
+	}
+	if allocs := testing.AllocsPerRun(200, roundTrip); allocs > want {
+		t.Fatalf("Pack+Unpack allocated %.1f times per packet, want %.0f", allocs, want)
 	}
 	if !bytes.Equal(body, body581) || in.Uri() != "/home/test_add?trace=1" {
 		t.Fatalf("round trip changed the packet: %s", in)
