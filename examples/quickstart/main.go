@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"time"
@@ -35,7 +36,7 @@ type Chat struct {
 	tp.PushCtx
 }
 
-// received collects the pushes each side got, so main can wait for them.
+// received collects the pushes each side got, so run can wait for them.
 var received = make(chan string, 2)
 
 // Say records a push.
@@ -54,13 +55,15 @@ func (c *Clock) Now(*struct{}) (string, *tp.Rerror) {
 }
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+// run starts the server and the client, prints to out what they exchange,
+// and closes both.
+func run(out io.Writer) error {
 	srv := tp.NewPeer(nil)
 	srv.PullRouter.Reg(new(Math))
 	srv.PushRouter.Reg(new(Chat))
@@ -89,11 +92,11 @@ func run() error {
 	if rerr := sess.Pull("/math/add?double=1", &[]int{1, 2, 3}, &sum).Rerror(); rerr != nil {
 		return rerr.ToError()
 	}
-	fmt.Println("client pulled /math/add?double=1 [1 2 3] ->", sum)
+	fmt.Fprintln(out, "client pulled /math/add?double=1 [1 2 3] ->", sum)
 	if rerr := sess.Push("/chat/say", "hello from the client"); rerr != nil {
 		return rerr.ToError()
 	}
-	fmt.Println("server got", <-received)
+	fmt.Fprintln(out, "server got", <-received)
 
 	// Server -> client over the same connection: a pull and a push.
 	var back tp.Session
@@ -102,15 +105,18 @@ func run() error {
 	if rerr := back.Pull("/clock/now", struct{}{}, &now).Rerror(); rerr != nil {
 		return rerr.ToError()
 	}
-	fmt.Println("server pulled /clock/now ->", now)
+	fmt.Fprintln(out, "server pulled /clock/now ->", now)
 	if rerr := back.Push("/chat/say", "hello from the server"); rerr != nil {
 		return rerr.ToError()
 	}
-	fmt.Println("client got", <-received)
+	fmt.Fprintln(out, "client got", <-received)
 
 	// An error travels back as a *tp.Rerror.
 	rerr = sess.Pull("/math/missing", nil, nil).Rerror()
-	fmt.Println("pull of an unknown route ->", rerr.Code, rerr.Message)
+	if rerr == nil {
+		return fmt.Errorf("pull of /math/missing: no error, want code %d", tp.CodeNotFound)
+	}
+	fmt.Fprintln(out, "pull of an unknown route ->", rerr.Code, rerr.Message)
 
 	cli.Close()
 	srv.Close()

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/teleport-go/teleport/internal/leaktest"
+	"github.com/teleport-go/teleport/socket"
+)
+
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
+
+func TestRun(t *testing.T) {
+	var buf bytes.Buffer
+	if err := run(&buf); err != nil {
+		t.Fatalf("run: %v\noutput:\n%s", err, buf.String())
+	}
+	out := buf.String()
+	for _, want := range []string{
+		`protocol J "jsonlines", a pull on the wire: {"seq":1,"ptype":1,"uri":"/math/add?note=a%26b","meta":"X-Trace-Id=t+1","codec":106,"body":"WzEsMiwzXQ=="}`,
+		"unpacked: seq=1 ptype=1 uri=/math/add?note=a%26b meta=X-Trace-Id=t+1 codec=j body=[1 2 3]",
+		"client pulled /math/add [1 2 3 4] -> 10",
+		"client pulled /math/add with 2000 ones, body gzipped -> 2000",
+		"client pulled /math/missing -> code 404",
+		`server got push /chat/say "hello over JSON lines"`,
+		`client got push /chat/say "hello back from the server"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q; got:\n%s", want, out)
+		}
+	}
+}
+
+// TestPackConcurrent checks that lines packed by concurrent callers never
+// interleave.
+func TestPackConcurrent(t *testing.T) {
+	var wire bytes.Buffer
+	proto := NewJSONLinesProto(&wire)
+	const callers, each = 8, 50
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				p := socket.NewPacket(socket.WithSeq(uint64(c*each+i)), socket.WithUri("/x"), socket.WithBody(strings.Repeat("y", 3000)))
+				if err := proto.Pack(p); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	seen := map[uint64]bool{}
+	sc := bufio.NewScanner(&wire)
+	sc.Buffer(nil, MaxLineLen)
+	for sc.Scan() {
+		var l line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("line %d: %v", len(seen), err)
+		}
+		seen[l.Seq] = true
+	}
+	if len(seen) != callers*each {
+		t.Fatalf("got %d distinct lines, want %d", len(seen), callers*each)
+	}
+}
+
+func TestUnpackErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		input string
+		want  func(error) bool
+	}{
+		{"line too long", strings.Repeat("x", MaxLineLen+1) + "\n", func(err error) bool { return errors.Is(err, ErrLineTooLong) }},
+		{"cut short", `{"seq":1`, func(err error) bool { return errors.Is(err, io.ErrUnexpectedEOF) }},
+		{"end of stream", "", func(err error) bool { return err == io.EOF }},
+		{"not json", "hello\n", func(err error) bool { return err != nil && !socket.IsBodyError(err) }},
+		{"bad meta", `{"seq":1,"meta":"a=%zz"}` + "\n", func(err error) bool { return err != nil && !socket.IsBodyError(err) }},
+		{"unknown filter", `{"seq":1,"xfer":["nope"],"body":"eA=="}` + "\n", func(err error) bool { return errors.Is(err, socket.ErrXfer) }},
+		// The line was read whole: only the body is lost.
+		{"bad body", `{"seq":1,"codec":106,"body":"e30="}` + "\n", socket.IsBodyError},
+		{"unknown codec", `{"seq":1,"codec":1,"body":"e30="}` + "\n", socket.IsBodyError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proto := NewJSONLinesProto(bytes.NewBufferString(tc.input))
+			var n int
+			p := socket.NewPacket(socket.WithNewBody(func(socket.Header) interface{} { return &n }))
+			if err := proto.Unpack(p); !tc.want(err) {
+				t.Fatalf("Unpack: unexpected error %v", err)
+			}
+		})
+	}
+}
