@@ -127,6 +127,7 @@ type handlerCtx struct {
 	rerr    *Rerror // a stage's error: the message is not handled
 	bodyErr error   // the body could not be decoded
 	query   url.Values
+	queryOf string // the URI query was parsed from
 
 	// Bound once when the object is made, so that dispatching a message
 	// allocates no closure.
@@ -204,9 +205,11 @@ func (c *handlerCtx) RawQuery() string {
 	return ""
 }
 
-// Query is parsed on first use: most handlers never read it.
+// Query is parsed on first use, since most handlers never read it, and
+// again after a plugin changed the URI.
 func (c *handlerCtx) Query() url.Values {
-	if c.query == nil {
+	if c.query == nil || c.queryOf != c.input.Uri() {
+		c.queryOf = c.input.Uri()
 		c.query, _ = url.ParseQuery(c.RawQuery())
 		if c.query == nil {
 			c.query = url.Values{}

@@ -115,7 +115,7 @@ func (r *Router) Reg(ctrlStruct interface{}, plugin ...Plugin) {
 	}
 	for _, h := range handlers {
 		if old, dup := m[h.name]; dup {
-			panic(fmt.Sprintf("tp: register %s handler %T.%s: route %q is already registered (by %s)", ptypeName(r.typ), ctrlStruct, h.method, h.name, old.method))
+			panic(fmt.Sprintf("tp: register %s handler %s: route %q is already registered (by %s)", ptypeName(r.typ), h.method, h.name, old.method))
 		}
 		m[h.name] = h
 	}
