@@ -1,0 +1,188 @@
+package tp
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for the concurrent log writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// captureLog routes the log into a buffer at level for the test.
+func captureLog(t *testing.T, level string) *syncBuffer {
+	buf := new(syncBuffer)
+	oldLevel := LoggerLevel()
+	SetLogger(NewSlogLogger(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.Level(-100), ReplaceAttr: replaceLevelName})))
+	SetLoggerLevel(level)
+	t.Cleanup(func() {
+		SetLogger(NewSlogLogger(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.Level(-100)})))
+		SetLoggerLevel(oldLevel)
+	})
+	return buf
+}
+
+func TestMessageLogLines(t *testing.T) {
+	tests := []struct {
+		name    string
+		level   string
+		cfg     PeerConfig
+		uri     string
+		args    interface{}
+		want    []string
+		notWant []string
+	}{
+		{
+			name: "info: pull handled, no bodies or cost", level: "INFO",
+			uri: "/home/test_add?x=1", args: [2]int{1, 2},
+			want:    []string{"level=INFO", "pull handled", "uri=/home/test_add?x=1", "seq=1", "code=0", "session=127.0.0.1:", "remote=127.0.0.1:"},
+			notWant: []string{"cost=", "in=", "pull done"},
+		},
+		{
+			name: "debug: both sides, with cost and bodies", level: "DEBUG",
+			cfg: PeerConfig{CountTime: true, PrintBody: true},
+			uri: "/home/test_add", args: [2]int{1, 2},
+			want: []string{"pull handled", "pull done", "cost=", "in=[1,2]", "out=3"},
+		},
+		{
+			name: "error code is logged", level: "INFO",
+			uri: "/home/missing", args: 1,
+			want: []string{"code=404", "uri=/home/missing"},
+		},
+		{
+			name: "slow calls are warnings", level: "WARNING",
+			cfg: PeerConfig{SlowCometDuration: time.Millisecond},
+			uri: "/home/sleep", args: 20,
+			want: []string{"level=WARN", "pull handled", "(slow)", "cost="},
+		},
+		{
+			name: "bodies are truncated past 1 KiB", level: "DEBUG",
+			cfg: PeerConfig{PrintBody: true},
+			uri: "/home/echo", args: strings.Repeat("x", 3000),
+			want: []string{"...(3002 bytes)"},
+		},
+		{
+			name: "filtered out at the default level", level: DefaultLoggerLevel,
+			uri: "/home/test_add", args: [2]int{1, 2},
+			notWant: []string{"pull handled", "pull done"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			buf := captureLog(t, tt.level)
+			cfg := tt.cfg
+			p := newPair(t, &cfg, &cfg, regHome)
+			p.cliSess.Pull(tt.uri, tt.args, nil)
+			waitFor(t, "the handler to finish", func() bool { return p.srv.handling.Load() == 0 })
+			out := buf.String()
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("log lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(out, w) {
+					t.Errorf("log has %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+func TestPushLogLines(t *testing.T) {
+	buf := captureLog(t, "DEBUG")
+	p := newPair(t, nil, nil, regHome)
+	p.cliSess.Push("/note/say", "hello")
+	<-notes
+	waitFor(t, "the push to be logged", func() bool { return strings.Contains(buf.String(), "push handled") })
+	if out := buf.String(); !hasAllStrings(out, "push sent", "push handled", "uri=/note/say") {
+		t.Fatalf("log:\n%s", out)
+	}
+}
+
+func hasAllStrings(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestLoggerLevels(t *testing.T) {
+	buf := captureLog(t, "WARNING")
+	Tracef("t")
+	Debugf("d")
+	Infof("i")
+	Noticef("n")
+	Warnf("w %d", 1)
+	Errorf("e")
+	Criticalf("c")
+	Printf("p")
+	out := buf.String()
+	for _, w := range []string{"msg=\"w 1\"", "level=ERROR msg=e", "level=CRITICAL msg=c", "level=PRINT msg=p"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("log lacks %q:\n%s", w, out)
+		}
+	}
+	for _, w := range []string{"msg=t", "msg=d", "msg=i", "msg=n"} {
+		if strings.Contains(out, w) {
+			t.Errorf("log has %q, filtered by WARNING:\n%s", w, out)
+		}
+	}
+	SetLoggerLevel("OFF")
+	Printf("silent")
+	if strings.Contains(buf.String(), "silent") {
+		t.Fatal("OFF printed")
+	}
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(r.(string), "LOUD") {
+			t.Fatalf("SetLoggerLevel of an unknown level: %v", r)
+		}
+	}()
+	SetLoggerLevel("LOUD")
+}
+
+// A filtered-out message line costs no allocation.
+func TestFilteredLogDoesNotAllocate(t *testing.T) {
+	captureLog(t, DefaultLoggerLevel)
+	p := newPair(t, nil, nil, regHome)
+	s := p.srvSess.(*session)
+	c := p.srv.getCtx(s)
+	defer p.srv.putCtx(c)
+	c.input.SetUri("/home/test_add")
+	if allocs := testing.AllocsPerRun(100, func() { s.logHandled(c, "pull") }); allocs != 0 {
+		t.Fatalf("a filtered log line allocated %.1f times", allocs)
+	}
+}
+
+func BenchmarkLogFiltered(b *testing.B) {
+	atDefaultLogLevel(b)
+	p := newPair(b, nil, nil, regHome)
+	s := p.srvSess.(*session)
+	c := p.srv.getCtx(s)
+	defer p.srv.putCtx(c)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		s.logHandled(c, "pull")
+	}
+}
