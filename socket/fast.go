@@ -65,7 +65,7 @@ type fastProto struct {
 	drained *sync.Cond
 
 	// Owned by the single caller of Unpack.
-	head     [4]byte
+	head     [frameHeadLen]byte
 	uriCache map[string]string
 }
 
@@ -176,10 +176,16 @@ func (f *fastProto) write(frame []byte) error {
 // Unpack reads one frame into p, checking every length against the bytes
 // present and the size limit before using it.
 func (f *fastProto) Unpack(p *Packet) error {
+	// The head (size, proto id, filter count) is checked before the rest
+	// is read, so a peer speaking another protocol (a TLS client hello,
+	// an HTTP request) is refused at once instead of awaited.
 	if _, err := io.ReadFull(f.r, f.head[:]); err != nil {
 		return err
 	}
 	size := binary.BigEndian.Uint32(f.head[:])
+	if f.head[4] != FastProtoId {
+		return fmt.Errorf("%w: %q, want %q", ErrProtoId, f.head[4], FastProtoId)
+	}
 	if size < MinFrameSize {
 		return fmt.Errorf("%w: %d < %d bytes", ErrFrameTooSmall, size, MinFrameSize)
 	}
@@ -188,15 +194,11 @@ func (f *fastProto) Unpack(p *Packet) error {
 	}
 	frame := utils.AcquireByteBuffer()
 	defer utils.ReleaseByteBuffer(frame)
-	if err := readFrameRest(f.r, frame, int(size)-4); err != nil {
+	if err := readFrameRest(f.r, frame, int(size)-frameHeadLen); err != nil {
 		return err
 	}
+	n := int(f.head[5])
 	data := frame.B
-	if data[0] != FastProtoId {
-		return fmt.Errorf("%w: %q, want %q", ErrProtoId, data[0], FastProtoId)
-	}
-	n := int(data[1])
-	data = data[2:]
 	if len(data) < n {
 		return fmt.Errorf("%w: %d filter ids declared, %d bytes left", ErrTruncated, n, len(data))
 	}
@@ -229,7 +231,7 @@ func readFrameRest(r io.Reader, buf *utils.ByteBuffer, n int) error {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return fmt.Errorf("%w: frame of %d bytes ended after %d: %w", ErrTruncated, n+4, len(b)+4, err)
+			return fmt.Errorf("%w: frame of %d bytes ended after %d: %w", ErrTruncated, n+frameHeadLen, len(b)+frameHeadLen, err)
 		}
 	}
 	buf.B = b

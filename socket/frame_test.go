@@ -213,6 +213,8 @@ func TestUnpackHostileFrames(t *testing.T) {
 		{"size max uint32", withSize(valid, 0xffffffff), 0, ErrExceedPacketSizeLimit, "4294967295"},
 		{"frame shorter than its size", withSize(valid, uint32(len(valid)+10)), 0, ErrTruncated, "ended after"},
 		{"declared 1 GiB, sent 30 bytes", withSize(valid, 1<<30), 0, ErrTruncated, "ended after"},
+		{"an HTTP request", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0, ErrProtoId, `'/'`},
+		{"a TLS client hello", []byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03}, 0, ErrProtoId, `'\x00'`},
 		{"wrong proto id", frameAt(4, append([]byte{'x'}, valid[5:]...)...), 0, ErrProtoId, `'x'`},
 		{"unknown filter id", frameAt(5, append([]byte{1, 0xEE}, valid[6:]...)...), 0, ErrXfer, "unknown filter"},
 		{"filter ids past the end", frameAt(5, append([]byte{200}, valid[6:]...)...), 0, ErrTruncated, "200 filter ids"},
