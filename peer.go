@@ -107,6 +107,7 @@ func (p *Peer) DialContext(ctx context.Context, addr string, protoFunc ...socket
 		return nil, rerrDialFailed.withDetail(err.Error())
 	}
 	s := newSession(p, conn, protoFunc)
+	s.dialAddr = addr
 	if rerr := runHooks("PostDial", p.plugins.get().postDial, PreSession(s), PostDialPlugin.PostDial); rerr != nil {
 		s.closeBy(fmt.Errorf("PostDial: %s", rerr))
 		return nil, rerr

@@ -56,3 +56,10 @@ func (t *pendingTable) len() int {
 	defer t.mu.Unlock()
 	return len(t.cmds)
 }
+
+// reopen accepts puts again after close, for a session that redialed.
+func (t *pendingTable) reopen() {
+	t.mu.Lock()
+	t.closed = false
+	t.mu.Unlock()
+}

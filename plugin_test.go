@@ -15,7 +15,7 @@ type hookTally struct {
 	fail map[string]*Rerror
 }
 
-func newHookCounter(name string) *hookTally {
+func newHookTally(name string) *hookTally {
 	return &hookTally{name: name, n: map[string]int{}, fail: map[string]*Rerror{}}
 }
 
@@ -72,7 +72,7 @@ func (h *hookTally) PostDisconnect(PostSession) *Rerror  { return h.hit("PostDis
 // A fixed exchange (dial, 3 pulls, 2 pushes, close) calls every hook the
 // expected number of times on both peers.
 func TestHookCallCounts(t *testing.T) {
-	srvHooks, cliHooks := newHookCounter("count"), newHookCounter("count")
+	srvHooks, cliHooks := newHookTally("count"), newHookTally("count")
 	var handlers int
 	p := newPair(t, nil, nil, func(srv, cli *Peer) {
 		srv.PluginContainer().Add(srvHooks)
@@ -220,7 +220,7 @@ func TestHookErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srvHooks, cliHooks := newHookCounter("fail"), newHookCounter("fail")
+			srvHooks, cliHooks := newHookTally("fail"), newHookTally("fail")
 			if tt.srvHook != "" {
 				srvHooks.failOn(tt.srvHook, refused)
 			}
@@ -254,7 +254,7 @@ func TestHookErrors(t *testing.T) {
 func TestPostDisconnectOnce(t *testing.T) {
 	for _, closer := range []string{"client", "server", "both", "peer close"} {
 		t.Run(closer, func(t *testing.T) {
-			srvHooks, cliHooks := newHookCounter("dc"), newHookCounter("dc")
+			srvHooks, cliHooks := newHookTally("dc"), newHookTally("dc")
 			p := newPair(t, nil, nil, func(srv, cli *Peer) {
 				srv.PluginContainer().Add(srvHooks)
 				cli.PluginContainer().Add(cliHooks)
@@ -288,7 +288,7 @@ func TestPluginContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, b := newHookCounter("a"), newHookCounter("b")
+	a, b := newHookTally("a"), newHookTally("b")
 	if err := c.Add(a, b); err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestPluginContainer(t *testing.T) {
 		plugin Plugin
 		want   string
 	}{
-		{"duplicate name", newHookCounter("a"), `"a"`},
+		{"duplicate name", newHookTally("a"), `"a"`},
 		{"nil plugin", nil, "nil plugin"},
 		{"no hook", namedOnly("lazy"), "implements no hook"},
 	}
@@ -320,7 +320,7 @@ func TestPluginContainer(t *testing.T) {
 	if err := c.Remove("a"); err == nil {
 		t.Fatal("removing an absent plugin succeeded")
 	}
-	if _, err := c.cloneAdd(newHookCounter("b")); err == nil {
+	if _, err := c.cloneAdd(newHookTally("b")); err == nil {
 		t.Fatal("cloneAdd accepted a duplicate")
 	}
 	defer func() {

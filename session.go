@@ -85,18 +85,43 @@ type (
 var errSessionClosed = errors.New("tp: session is closed")
 
 type session struct {
-	peer     *Peer
-	socket   socket.Socket
-	remoteIp string
-	localIp  string
-	seq      atomic.Uint64
-	pending  pendingTable
+	peer    *Peer
+	sock    atomic.Pointer[sockRef] // replaced when a redial succeeds
+	public  goutil.Map
+	seq     atomic.Uint64
+	pending pendingTable
+
+	// idMu guards id; empty means the remote address.
+	idMu sync.RWMutex
+	id   string
+
+	// Set for dialed sessions, which can redial.
+	dialAddr  string
+	protoFunc []socket.ProtoFunc
+	// redialing is true while a broken dialed session reconnects.
+	redialing atomic.Bool
 
 	readTimeout  atomic.Int64 // time.Duration; 0: none
 	writeTimeout atomic.Int64 // time.Duration; 0: none
 
 	closed    atomic.Bool
 	closeOnce sync.Once
+	closeCh   chan struct{} // closed by closeBy
+}
+
+// sockRef is one connection of a session, with the facts read off it once.
+type sockRef struct {
+	socket.Socket
+	remoteIp string
+	localIp  string
+}
+
+func newSockRef(conn net.Conn, protoFunc []socket.ProtoFunc) *sockRef {
+	return &sockRef{
+		Socket:   socket.NewSocket(conn, protoFunc...),
+		remoteIp: addrIp(conn.RemoteAddr()),
+		localIp:  addrIp(conn.LocalAddr()),
+	}
 }
 
 var (
@@ -106,12 +131,8 @@ var (
 )
 
 func newSession(p *Peer, conn net.Conn, protoFunc []socket.ProtoFunc) *session {
-	s := &session{
-		peer:     p,
-		socket:   socket.NewSocket(conn, protoFunc...),
-		remoteIp: addrIp(conn.RemoteAddr()),
-		localIp:  addrIp(conn.LocalAddr()),
-	}
+	s := &session{peer: p, public: goutil.RwMap(), closeCh: make(chan struct{}), protoFunc: protoFunc}
+	s.sock.Store(newSockRef(conn, protoFunc))
 	s.readTimeout.Store(int64(p.cfg.DefaultReadTimeout))
 	s.writeTimeout.Store(int64(p.cfg.DefaultWriteTimeout))
 	return s
@@ -133,25 +154,35 @@ func addrIp(a net.Addr) string {
 	return a.String()
 }
 
-func (s *session) Id() string { return s.socket.Id() }
+func (s *session) Id() string {
+	s.idMu.RLock()
+	id := s.id
+	s.idMu.RUnlock()
+	if id == "" {
+		return s.sock.Load().RemoteAddr().String()
+	}
+	return id
+}
 
 func (s *session) SetId(newId string) {
-	old := s.socket.Id()
+	old := s.Id()
 	if old == newId {
 		return
 	}
-	s.socket.SetId(newId)
+	s.idMu.Lock()
+	s.id = newId
+	s.idMu.Unlock()
 	s.peer.sessions.rekey(s, old, newId)
 }
 
 func (s *session) Peer() *Peer                    { return s.peer }
-func (s *session) IsOk() bool                     { return !s.closed.Load() }
-func (s *session) RemoteIp() string               { return s.remoteIp }
-func (s *session) LocalIp() string                { return s.localIp }
-func (s *session) RemoteAddr() net.Addr           { return s.socket.RemoteAddr() }
-func (s *session) LocalAddr() net.Addr            { return s.socket.LocalAddr() }
-func (s *session) Public() goutil.Map             { return s.socket.Public() }
-func (s *session) PublicLen() int                 { return s.socket.PublicLen() }
+func (s *session) IsOk() bool                     { return !s.closed.Load() && !s.redialing.Load() }
+func (s *session) RemoteIp() string               { return s.sock.Load().remoteIp }
+func (s *session) LocalIp() string                { return s.sock.Load().localIp }
+func (s *session) RemoteAddr() net.Addr           { return s.sock.Load().RemoteAddr() }
+func (s *session) LocalAddr() net.Addr            { return s.sock.Load().LocalAddr() }
+func (s *session) Public() goutil.Map             { return s.public }
+func (s *session) PublicLen() int                 { return s.public.Len() }
 func (s *session) ReadTimeout() time.Duration     { return time.Duration(s.readTimeout.Load()) }
 func (s *session) WriteTimeout() time.Duration    { return time.Duration(s.writeTimeout.Load()) }
 func (s *session) SetReadTimeout(d time.Duration) { s.readTimeout.Store(int64(d)) }
@@ -159,32 +190,48 @@ func (s *session) SetWriteTimeout(d time.Duration) {
 	s.writeTimeout.Store(int64(d))
 }
 
-// Send writes a raw packet, for handshakes before the read loop starts.
-func (s *session) Send(p *socket.Packet) error { return s.write(p) }
+// Send writes a raw packet, for handshakes before the read loop starts
+// (also while a redial's PostDial hooks run).
+func (s *session) Send(p *socket.Packet) error {
+	sock := s.sock.Load()
+	if d := s.WriteTimeout(); d > 0 {
+		_ = sock.SetWriteDeadline(time.Now().Add(d))
+	}
+	return sock.WritePacket(p)
+}
 
 // Receive reads a raw packet, for handshakes before the read loop starts.
 func (s *session) Receive(p *socket.Packet) error {
+	sock := s.sock.Load()
 	if d := s.ReadTimeout(); d > 0 {
-		_ = s.socket.SetReadDeadline(time.Now().Add(d))
+		_ = sock.SetReadDeadline(time.Now().Add(d))
 	}
-	return s.socket.ReadPacket(p)
+	return sock.ReadPacket(p)
 }
 
 // write is the session's one write path: it applies the write timeout and
-// closes the session when the connection fails.
+// ends the connection when a write fails.
 func (s *session) write(p *socket.Packet) error {
-	if s.closed.Load() {
+	if !s.IsOk() {
 		return errSessionClosed
 	}
+	sock := s.sock.Load()
 	if d := s.WriteTimeout(); d > 0 {
-		_ = s.socket.SetWriteDeadline(time.Now().Add(d))
+		_ = sock.SetWriteDeadline(time.Now().Add(d))
 	}
-	err := s.socket.WritePacket(p)
+	err := sock.WritePacket(p)
 	if err != nil && !socket.IsPackError(err) {
-		s.closeBy(fmt.Errorf("write: %w", err))
+		s.breakConn(sock, &writeError{err})
 	}
 	return err
 }
+
+// writeError marks a session ended by a failed write: its waiting pulls
+// end with CodeWriteFailed rather than CodeConnClosed.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return "write: " + e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
 
 // writeRerror turns a write error into the caller's Rerror.
 func writeRerror(err error) *Rerror {
@@ -192,6 +239,17 @@ func writeRerror(err error) *Rerror {
 		return rerrConnClosed.withDetail(err.Error())
 	}
 	return rerrWriteFailed.withDetail(err.Error())
+}
+
+// breakConn ends a connection that failed under sock: a session that can
+// redial only loses the connection (its read loop then redials), any other
+// closes.
+func (s *session) breakConn(sock *sockRef, cause error) {
+	if s.canRedial() {
+		_ = sock.Close()
+		return
+	}
+	s.closeBy(cause)
 }
 
 // bodyCodecFor picks the codec of an outgoing body: raw bytes travel as
@@ -317,16 +375,10 @@ func (s *session) Close() error {
 func (s *session) closeBy(cause error) {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
-		_ = s.socket.Close()
+		close(s.closeCh)
+		_ = s.sock.Load().Close()
 		s.peer.sessions.remove(s)
-		detail := "session closed"
-		if cause != nil {
-			detail = cause.Error()
-		}
-		for _, cmd := range s.pending.close() {
-			cmd.rerr = rerrConnClosed.withDetail(detail)
-			cmd.done()
-		}
+		s.failPending(cause)
 		runHooks("PostDisconnect", s.peer.plugins.get().postDisconnect, PostSession(s), PostDisconnectPlugin.PostDisconnect)
 		if cause != nil && !isClosedConnError(cause) {
 			Noticef("tp: session %s (%s) closed: %v", s.Id(), s.RemoteAddr(), cause)
@@ -334,6 +386,23 @@ func (s *session) closeBy(cause error) {
 			Debugf("tp: session %s (%s) closed", s.Id(), s.RemoteAddr())
 		}
 	})
+}
+
+// failPending ends every waiting pull: CodeWriteFailed when a write broke
+// the connection, CodeConnClosed otherwise.
+func (s *session) failPending(cause error) {
+	base, detail := rerrConnClosed, "session closed"
+	if cause != nil {
+		detail = cause.Error()
+		var we *writeError
+		if errors.As(cause, &we) {
+			base = rerrWriteFailed
+		}
+	}
+	for _, cmd := range s.pending.close() {
+		cmd.rerr = base.withDetail(detail)
+		cmd.done()
+	}
 }
 
 // isClosedConnError reports the ordinary ends of a connection, not worth
@@ -348,9 +417,10 @@ func (s *session) readLoop() {
 	defer s.peer.readLoops.Done()
 	p := s.peer
 	for {
+		sock := s.sock.Load()
 		c := p.getCtx(s)
 		if d := s.ReadTimeout(); d > 0 {
-			_ = s.socket.SetReadDeadline(time.Now().Add(d))
+			_ = sock.SetReadDeadline(time.Now().Add(d))
 		}
 		if rerr := runHooks("PreReadHeader", p.plugins.get().preReadHeader, BackgroundCtx(c), PreReadHeaderPlugin.PreReadHeader); rerr != nil {
 			p.putCtx(c)
@@ -358,11 +428,15 @@ func (s *session) readLoop() {
 			return
 		}
 		c.input.SetNewBody(c.bindBodyFn)
-		err := s.socket.ReadPacket(&c.input)
+		err := sock.ReadPacket(&c.input)
 		if err != nil && !socket.IsBodyError(err) {
 			p.putCtx(c)
 			if s.closed.Load() {
-				err = nil // closed on our side: not news
+				s.closeBy(nil) // closed on our side: not news
+				return
+			}
+			if s.canRedial() && s.redial(sock, err) {
+				continue
 			}
 			s.closeBy(err)
 			return

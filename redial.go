@@ -1,0 +1,76 @@
+package tp
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Redial backoff: the first retry waits redialMinBackoff, each next one
+// twice as long, up to redialMaxBackoff.
+const (
+	redialMinBackoff = 50 * time.Millisecond
+	redialMaxBackoff = 5 * time.Second
+)
+
+// canRedial reports whether a broken connection of s is dialed again.
+func (s *session) canRedial() bool {
+	return s.dialAddr != "" && s.peer.cfg.RedialTimes > 0 && !s.closed.Load() && !s.peer.closing.Load()
+}
+
+// redial replaces the broken connection old of a dialed session, in its
+// read loop: pulls waiting on old end with CodeConnClosed, then up to
+// RedialTimes dials, with backoff, each followed by the PostDial hooks.
+// It reports whether the session has a new connection.
+func (s *session) redial(old *sockRef, cause error) bool {
+	s.redialing.Store(true)
+	defer s.redialing.Store(false)
+	_ = old.Close()
+	s.failPending(fmt.Errorf("connection lost, redialing: %w", cause))
+	Noticef("tp: session %s: connection to %s lost (%v); redialing", s.Id(), s.dialAddr, cause)
+	backoff := redialMinBackoff
+	for i := int32(1); i <= s.peer.cfg.RedialTimes; i++ {
+		select {
+		case <-s.closeCh:
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, redialMaxBackoff)
+		if err := s.reconnect(); err != nil {
+			Warnf("tp: session %s: redial %d/%d to %s: %v", s.Id(), i, s.peer.cfg.RedialTimes, s.dialAddr, err)
+			continue
+		}
+		Noticef("tp: session %s: redialed %s (try %d)", s.Id(), s.dialAddr, i)
+		return true
+	}
+	return false
+}
+
+// reconnect dials once and installs the new connection if the PostDial
+// hooks accept it.
+func (s *session) reconnect() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.closeCh:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	conn, err := s.peer.dialConn(ctx, s.dialAddr)
+	if err != nil {
+		return err
+	}
+	old := s.sock.Swap(newSockRef(conn, s.protoFunc))
+	if rerr := runHooks("PostDial", s.peer.plugins.get().postDial, PreSession(s), PostDialPlugin.PostDial); rerr != nil {
+		_ = s.sock.Swap(old).Close()
+		return rerr
+	}
+	if s.closed.Load() { // closed while dialing: closeBy closed the old one
+		_ = s.sock.Load().Close()
+		return errSessionClosed
+	}
+	s.pending.reopen()
+	return nil
+}
