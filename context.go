@@ -116,6 +116,7 @@ type (
 // incoming message from the read loop through its handler to the reply.
 type handlerCtx struct {
 	sess    *session
+	sock    *sockRef // the connection the input came on; the reply goes there
 	input   socket.Packet
 	output  socket.Packet
 	handler *Handler
@@ -127,6 +128,7 @@ type handlerCtx struct {
 	rerr    *Rerror // a stage's error: the message is not handled
 	bodyErr error   // the body could not be decoded
 	query   url.Values
+	goaway  bool   // the input is the remote peer's goaway notice
 	queryOf string // the URI query was parsed from
 
 	// Bound once when the object is made, so that dispatching a message
@@ -154,6 +156,7 @@ func newHandlerCtx() *handlerCtx {
 // reset prepares c for a message on sess.
 func (c *handlerCtx) reset(sess *session) {
 	c.sess = sess
+	c.sock = nil
 	c.input.Reset()
 	c.output.Reset()
 	c.handler = nil
@@ -164,6 +167,7 @@ func (c *handlerCtx) reset(sess *session) {
 	c.rerr = nil
 	c.bodyErr = nil
 	c.query = nil
+	c.goaway = false
 	c.callArgs = [2]reflect.Value{}
 }
 

@@ -20,6 +20,10 @@ func (c *handlerCtx) bindBody(socket.Header) interface{} {
 	case TypePull:
 		return c.bindPull()
 	case TypePush:
+		if c.input.Uri() == goawayUri {
+			c.goaway = true
+			return nil
+		}
 		return c.bindPush()
 	}
 	return nil
@@ -64,7 +68,7 @@ func (c *handlerCtx) finishReply() {
 
 func (c *handlerCtx) bindPull() interface{} {
 	p := c.sess.peer
-	if p.closing.Load() {
+	if p.rejecting.Load() {
 		c.rerr = rerrConnClosed.withDetail("peer is closing")
 		return nil
 	}
@@ -92,7 +96,7 @@ func (c *handlerCtx) bindPull() interface{} {
 
 func (c *handlerCtx) bindPush() interface{} {
 	p := c.sess.peer
-	if p.closing.Load() {
+	if p.rejecting.Load() {
 		c.rerr = rerrConnClosed.withDetail("peer is closing")
 		return nil
 	}
@@ -234,12 +238,12 @@ func (c *handlerCtx) writeReply() {
 	if rerr := c.runWriteReplyHooks("PreWriteReply", local, true); rerr != nil {
 		c.replaceReply(rerr)
 	}
-	err := s.write(out)
+	err := s.writeOn(c.sock, out)
 	if err != nil && socket.IsPackError(err) {
 		// The result cannot be sent (cannot be encoded, too large): tell
 		// the caller instead of leaving it waiting.
 		c.replaceReply(rerrInternal.withDetail(fmt.Sprintf("reply of %s: %v", c.input.Uri(), err)))
-		err = s.write(out)
+		err = s.writeOn(c.sock, out)
 	}
 	if err != nil {
 		Debugf("tp: session %s: reply to %s (seq %d) not sent: %v", s.Id(), c.input.Uri(), c.input.Seq(), err)

@@ -34,7 +34,8 @@ type Peer struct {
 	handling atomic.Int64
 	// readLoops counts running read loops and serve loops, for Close.
 	readLoops sync.WaitGroup
-	closing   atomic.Bool
+	closing   atomic.Bool // Close has begun: no more dials or accepts
+	rejecting atomic.Bool // the drain is over: new pulls are refused
 
 	// mu guards the fields below.
 	mu        sync.Mutex
@@ -136,19 +137,27 @@ func (p *Peer) dialConn(ctx context.Context, addr string) (net.Conn, error) {
 	return conn, nil
 }
 
+// addReadLoop counts a read loop about to start, unless the peer is closed.
+func (p *Peer) addReadLoop() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.readLoops.Add(1)
+	return true
+}
+
 // startSession adds s to the table and starts its read loop; it fails once
 // the peer is closing.
 func (p *Peer) startSession(s *session) error {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
+	if !p.addReadLoop() {
 		s.closeBy(errors.New("peer is closed"))
 		return errors.New("tp: peer is closed")
 	}
-	p.readLoops.Add(1)
-	p.mu.Unlock()
 	p.sessions.add(s)
-	AnywayGo(s.readLoop)
+	sock := s.sock.Load()
+	AnywayGo(func() { s.readLoop(sock) })
 	return nil
 }
 
@@ -282,15 +291,18 @@ func (p *Peer) RangeSession(fn func(sess Session) bool) {
 // CountSession returns the number of open sessions.
 func (p *Peer) CountSession() int { return p.sessions.len() }
 
-// Close stops listening, lets the handlers in flight finish and write their
-// replies (pulls arriving meanwhile are answered with CodeConnClosed), then
-// closes every session and waits for their read loops to end.
+// Close stops listening and tells every remote peer it is closing (a
+// goaway); while they move away or finish, it goes on serving them, for
+// DefaultCloseDrain at most. Then it answers new pulls with CodeConnClosed,
+// lets the handlers in flight finish and write their replies, closes every
+// session and waits for their read loops to end.
 func (p *Peer) Close() error {
-	return p.close(0)
+	return p.close(DefaultCloseDrain, 0)
 }
 
-// close is Close with the wait for handlers bounded by timeout (0: none).
-func (p *Peer) close(timeout time.Duration) error {
+// close is Close with the drain bounded by drain and the wait for handlers
+// by timeout (0: none).
+func (p *Peer) close(drain, timeout time.Duration) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -306,8 +318,15 @@ func (p *Peer) close(timeout time.Duration) error {
 	}
 	p.mu.Unlock()
 
-	deadline := time.Now().Add(timeout)
-	for p.handling.Load() > 0 && (timeout == 0 || time.Now().Before(deadline)) {
+	start := time.Now()
+	for _, s := range p.sessions.all() {
+		s.sendGoaway()
+	}
+	for p.sessions.len() > 0 && time.Since(start) < drain {
+		time.Sleep(2 * time.Millisecond)
+	}
+	p.rejecting.Store(true)
+	for p.handling.Load() > 0 && (timeout == 0 || time.Since(start) < timeout) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	for _, s := range p.sessions.all() {

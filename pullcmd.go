@@ -11,6 +11,7 @@ import (
 // error. It is the WriteCtx of the pull's write hooks.
 type PullCmd struct {
 	sess    *session
+	sock    *sockRef // the connection the pull was written on
 	output  socket.Packet
 	reply   interface{}
 	rerr    *Rerror
@@ -61,6 +62,9 @@ func (c *PullCmd) done() {
 	c.cost = time.Since(c.start)
 	if c.stopCtx != nil {
 		c.stopCtx()
+	}
+	if c.sock != nil {
+		c.sess.releaseSock(c.sock)
 	}
 	c.sess.logPullDone(c)
 	if cap(c.doneCh) == 0 {

@@ -21,8 +21,8 @@ func (s *session) canRedial() bool {
 // redial replaces the broken connection old of a dialed session, in its
 // read loop: pulls waiting on old end with CodeConnClosed, then up to
 // RedialTimes dials, with backoff, each followed by the PostDial hooks.
-// It reports whether the session has a new connection.
-func (s *session) redial(old *sockRef, cause error) bool {
+// It returns the new connection, or nil when every try failed.
+func (s *session) redial(old *sockRef, cause error) *sockRef {
 	s.redialing.Store(true)
 	defer s.redialing.Store(false)
 	_ = old.Close()
@@ -32,23 +32,30 @@ func (s *session) redial(old *sockRef, cause error) bool {
 	for i := int32(1); i <= s.peer.cfg.RedialTimes; i++ {
 		select {
 		case <-s.closeCh:
-			return false
+			return nil
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, redialMaxBackoff)
-		if err := s.reconnect(); err != nil {
+		sock, err := s.dialSock()
+		if err != nil {
 			Warnf("tp: session %s: redial %d/%d to %s: %v", s.Id(), i, s.peer.cfg.RedialTimes, s.dialAddr, err)
 			continue
 		}
+		s.sock.Store(sock)
+		s.pending.reopen()
+		if s.closed.Load() { // closed while dialing: closeBy closed the old one
+			_ = sock.Close()
+			return nil
+		}
 		Noticef("tp: session %s: redialed %s (try %d)", s.Id(), s.dialAddr, i)
-		return true
+		return sock
 	}
-	return false
+	return nil
 }
 
-// reconnect dials once and installs the new connection if the PostDial
-// hooks accept it.
-func (s *session) reconnect() error {
+// dialSock dials the session's address again and runs the PostDial hooks on
+// the new connection; the session keeps its current one meanwhile.
+func (s *session) dialSock() (*sockRef, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -60,17 +67,15 @@ func (s *session) reconnect() error {
 	}()
 	conn, err := s.peer.dialConn(ctx, s.dialAddr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	old := s.sock.Swap(newSockRef(conn, s.protoFunc))
-	if rerr := runHooks("PostDial", s.peer.plugins.get().postDial, PreSession(s), PostDialPlugin.PostDial); rerr != nil {
-		_ = s.sock.Swap(old).Close()
-		return rerr
+	sock := newSockRef(conn, s.protoFunc)
+	s.handshaking.Store(sock)
+	rerr := runHooks("PostDial", s.peer.plugins.get().postDial, PreSession(s), PostDialPlugin.PostDial)
+	s.handshaking.Store(nil)
+	if rerr != nil {
+		_ = sock.Close()
+		return nil, rerr
 	}
-	if s.closed.Load() { // closed while dialing: closeBy closed the old one
-		_ = s.sock.Load().Close()
-		return errSessionClosed
-	}
-	s.pending.reopen()
-	return nil
+	return sock, nil
 }

@@ -100,6 +100,11 @@ type session struct {
 	protoFunc []socket.ProtoFunc
 	// redialing is true while a broken dialed session reconnects.
 	redialing atomic.Bool
+	// draining is set by a goaway the session cannot move away from: no
+	// new pulls; it closes once the pulls in flight have ended.
+	draining atomic.Bool
+	// handshaking is the new connection while its PostDial hooks run.
+	handshaking atomic.Pointer[sockRef]
 
 	readTimeout  atomic.Int64 // time.Duration; 0: none
 	writeTimeout atomic.Int64 // time.Duration; 0: none
@@ -114,6 +119,11 @@ type sockRef struct {
 	socket.Socket
 	remoteIp string
 	localIp  string
+	// inflight counts the pulls written on this connection and not ended.
+	inflight atomic.Int64
+	// retired is set when a goaway moved the session elsewhere: the
+	// connection closes once its pulls in flight have ended.
+	retired atomic.Bool
 }
 
 func newSockRef(conn net.Conn, protoFunc []socket.ProtoFunc) *sockRef {
@@ -175,8 +185,10 @@ func (s *session) SetId(newId string) {
 	s.peer.sessions.rekey(s, old, newId)
 }
 
-func (s *session) Peer() *Peer                    { return s.peer }
-func (s *session) IsOk() bool                     { return !s.closed.Load() && !s.redialing.Load() }
+func (s *session) Peer() *Peer { return s.peer }
+func (s *session) IsOk() bool {
+	return !s.closed.Load() && !s.redialing.Load() && !s.draining.Load()
+}
 func (s *session) RemoteIp() string               { return s.sock.Load().remoteIp }
 func (s *session) LocalIp() string                { return s.sock.Load().localIp }
 func (s *session) RemoteAddr() net.Addr           { return s.sock.Load().RemoteAddr() }
@@ -191,9 +203,9 @@ func (s *session) SetWriteTimeout(d time.Duration) {
 }
 
 // Send writes a raw packet, for handshakes before the read loop starts
-// (also while a redial's PostDial hooks run).
+// (also on the new connection of a redial, while its PostDial hooks run).
 func (s *session) Send(p *socket.Packet) error {
-	sock := s.sock.Load()
+	sock := s.handshakeSock()
 	if d := s.WriteTimeout(); d > 0 {
 		_ = sock.SetWriteDeadline(time.Now().Add(d))
 	}
@@ -202,20 +214,36 @@ func (s *session) Send(p *socket.Packet) error {
 
 // Receive reads a raw packet, for handshakes before the read loop starts.
 func (s *session) Receive(p *socket.Packet) error {
-	sock := s.sock.Load()
+	sock := s.handshakeSock()
 	if d := s.ReadTimeout(); d > 0 {
 		_ = sock.SetReadDeadline(time.Now().Add(d))
 	}
 	return sock.ReadPacket(p)
 }
 
-// write is the session's one write path: it applies the write timeout and
-// ends the connection when a write fails.
+// handshakeSock is the connection Send and Receive use: the one being set
+// up by a redial, or the current one.
+func (s *session) handshakeSock() *sockRef {
+	if sock := s.handshaking.Load(); sock != nil {
+		return sock
+	}
+	return s.sock.Load()
+}
+
+// write sends p on the session's current connection.
 func (s *session) write(p *socket.Packet) error {
 	if !s.IsOk() {
 		return errSessionClosed
 	}
-	sock := s.sock.Load()
+	return s.writeOn(s.sock.Load(), p)
+}
+
+// writeOn is the session's one write path: it applies the write timeout and
+// ends the connection when a write fails.
+func (s *session) writeOn(sock *sockRef, p *socket.Packet) error {
+	if s.closed.Load() {
+		return errSessionClosed
+	}
 	if d := s.WriteTimeout(); d > 0 {
 		_ = sock.SetWriteDeadline(time.Now().Add(d))
 	}
@@ -305,6 +333,13 @@ func (s *session) AsyncPull(uri string, args interface{}, reply interface{}, don
 	if ctx.Done() != nil {
 		cmd.stopCtx = context.AfterFunc(ctx, func() { s.timeoutPull(seq, ctx) })
 	}
+	sock := s.acquireSock()
+	if sock == nil {
+		cmd.rerr = rerrConnClosed.withDetail(errSessionClosed.Error())
+		cmd.done()
+		return
+	}
+	cmd.sock = sock
 	if !s.pending.put(seq, cmd) {
 		cmd.rerr = rerrConnClosed.withDetail(errSessionClosed.Error())
 		cmd.done()
@@ -314,7 +349,7 @@ func (s *session) AsyncPull(uri string, args interface{}, reply interface{}, don
 		s.timeoutPull(seq, ctx)
 		return
 	}
-	if err := s.write(out); err != nil {
+	if err := s.writeOn(sock, out); err != nil {
 		if s.pending.take(seq) != nil {
 			cmd.rerr = writeRerror(err)
 			cmd.done()
@@ -413,12 +448,12 @@ func isClosedConnError(err error) bool {
 
 // readLoop reads every incoming packet: replies complete their pulls on
 // this goroutine, pulls and pushes are handled on the goroutine pool.
-func (s *session) readLoop() {
+func (s *session) readLoop(sock *sockRef) {
 	defer s.peer.readLoops.Done()
 	p := s.peer
 	for {
-		sock := s.sock.Load()
 		c := p.getCtx(s)
+		c.sock = sock
 		if d := s.ReadTimeout(); d > 0 {
 			_ = sock.SetReadDeadline(time.Now().Add(d))
 		}
@@ -435,13 +470,23 @@ func (s *session) readLoop() {
 				s.closeBy(nil) // closed on our side: not news
 				return
 			}
-			if s.canRedial() && s.redial(sock, err) {
-				continue
+			if sock.retired.Load() {
+				return // replaced after a goaway; its last replies came in
+			}
+			if s.canRedial() {
+				if sock = s.redial(sock, err); sock != nil {
+					continue
+				}
 			}
 			s.closeBy(err)
 			return
 		}
 		c.bodyErr = err
+		if c.goaway {
+			p.putCtx(c)
+			s.onGoaway(sock)
+			continue
+		}
 		switch c.input.Ptype() {
 		case TypeReply:
 			c.finishReply()

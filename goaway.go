@@ -1,0 +1,117 @@
+package tp
+
+import (
+	"errors"
+	"time"
+
+	"github.com/teleport-go/teleport/socket"
+)
+
+// goawayUri is the push a closing peer sends on each session before it
+// stops: "finish what you sent, send nothing new here". A peer of this
+// package that can redial moves the session to a new connection; one that
+// cannot stops pulling and closes once its pulls have ended. A teleport v3
+// peer drops it as an unknown push, and the closing peer falls back to
+// waiting for its drain timeout.
+const goawayUri = "/_tp/goaway"
+
+// DefaultCloseDrain is how long Close waits, at most, for remote peers to
+// leave after the goaway before it closes their sessions itself.
+const DefaultCloseDrain = 2 * time.Second
+
+var errGoaway = errors.New("the remote peer is closing (goaway)")
+
+// sendGoaway tells the remote peer this one is closing.
+func (s *session) sendGoaway() {
+	p := socket.GetPacket()
+	defer socket.PutPacket(p)
+	p.SetSeq(s.seq.Add(1))
+	p.SetPtype(TypePush)
+	p.SetUri(goawayUri)
+	if err := s.write(p); err != nil {
+		Debugf("tp: session %s: goaway not sent: %v", s.Id(), err)
+	}
+}
+
+// onGoaway reacts to the remote peer's goaway received on sock: move to a
+// new connection when the session can redial, else drain and close.
+func (s *session) onGoaway(sock *sockRef) {
+	if sock != s.sock.Load() || sock.retired.Load() {
+		return
+	}
+	Debugf("tp: session %s: the remote peer is closing", s.Id())
+	if s.canRedial() {
+		AnywayGo(func() {
+			if !s.migrate(sock) {
+				s.drain(sock)
+			}
+		})
+		return
+	}
+	s.drain(sock)
+}
+
+// drain stops new pulls and closes the session once the pulls in flight on
+// sock have ended.
+func (s *session) drain(sock *sockRef) {
+	s.draining.Store(true)
+	sock.retired.Store(true)
+	if sock.inflight.Load() == 0 {
+		s.retiredIdle(sock)
+	}
+}
+
+// migrate dials a new connection for a session whose remote peer sent a
+// goaway on old, and moves the session to it: pulls already sent on old
+// finish there, new ones go to the new connection.
+func (s *session) migrate(old *sockRef) bool {
+	sock, err := s.dialSock()
+	if err != nil {
+		Noticef("tp: session %s: cannot move away from a closing peer: %v", s.Id(), err)
+		return false
+	}
+	if !s.peer.addReadLoop() {
+		_ = sock.Close()
+		return false
+	}
+	old.retired.Store(true)
+	s.sock.Store(sock)
+	AnywayGo(func() { s.readLoop(sock) })
+	if old.inflight.Load() == 0 {
+		s.retiredIdle(old)
+	}
+	Debugf("tp: session %s: moved to a new connection to %s", s.Id(), s.dialAddr)
+	return true
+}
+
+// acquireSock returns the connection a new pull is written on, counted in
+// its inflight, or nil when the session is draining.
+func (s *session) acquireSock() *sockRef {
+	for {
+		sock := s.sock.Load()
+		sock.inflight.Add(1)
+		if !sock.retired.Load() {
+			return sock
+		}
+		s.releaseSock(sock)
+		if sock == s.sock.Load() {
+			return nil // draining, with no connection to move to
+		}
+	}
+}
+
+// releaseSock ends a pull's use of sock.
+func (s *session) releaseSock(sock *sockRef) {
+	if sock.inflight.Add(-1) == 0 && sock.retired.Load() {
+		s.retiredIdle(sock)
+	}
+}
+
+// retiredIdle ends a retired connection whose pulls have all ended.
+func (s *session) retiredIdle(sock *sockRef) {
+	if sock == s.sock.Load() {
+		s.closeBy(errGoaway)
+		return
+	}
+	_ = sock.Close()
+}
