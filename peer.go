@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/henrylee2cn/goutil/graceful/inherit_net"
 	pkgerrors "github.com/pkg/errors"
 	"github.com/teleport-go/teleport/socket"
 )
@@ -38,16 +39,17 @@ type Peer struct {
 	rejecting atomic.Bool // the drain is over: new pulls are refused
 
 	// mu guards the fields below.
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	closed    bool
+	mu           sync.Mutex
+	listeners    map[net.Listener]struct{} // as served, maybe TLS-wrapped
+	rawListeners map[net.Listener]struct{} // as opened, for a reboot to hand on
+	closed       bool
 }
 
 // NewPeer returns a peer configured by cfg (nil: the zero PeerConfig) with
 // plugin added. An invalid configuration field or plugin panics, naming it:
 // both are programming mistakes found at start-up.
 func NewPeer(cfg *PeerConfig, plugin ...Plugin) *Peer {
-	p := &Peer{listeners: map[net.Listener]struct{}{}}
+	p := &Peer{listeners: map[net.Listener]struct{}{}, rawListeners: map[net.Listener]struct{}{}}
 	if cfg != nil {
 		p.cfg = *cfg
 		p.cfg.ListenAddrs = append([]string(nil), cfg.ListenAddrs...)
@@ -69,6 +71,7 @@ func NewPeer(cfg *PeerConfig, plugin ...Plugin) *Peer {
 	p.PullRouter = newRouter(p, TypePull)
 	p.PushRouter = newRouter(p, TypePush)
 	p.ctxPool.New = func() any { return newHandlerCtx() }
+	registerPeer(p)
 	return p
 }
 
@@ -185,7 +188,8 @@ func (p *Peer) Listen(protoFunc ...socket.ProtoFunc) error {
 	}
 	var lis []net.Listener
 	for _, addr := range p.cfg.ListenAddrs {
-		l, err := net.Listen(p.cfg.Network, addr)
+		// A rebooted process finds its listeners among those it inherited.
+		l, err := inherit_net.Listen(p.cfg.Network, addr)
 		if err != nil {
 			for _, l := range lis {
 				l.Close()
@@ -210,6 +214,7 @@ func (p *Peer) Listen(protoFunc ...socket.ProtoFunc) error {
 // Serve accepts connections on lis, and starts a session on each, until
 // Close. It closes lis when it returns.
 func (p *Peer) Serve(lis net.Listener, protoFunc ...socket.ProtoFunc) error {
+	raw := lis
 	if tlsCfg := p.tlsConfig.Load(); tlsCfg != nil {
 		lis = tls.NewListener(lis, tlsCfg)
 	}
@@ -220,12 +225,14 @@ func (p *Peer) Serve(lis net.Listener, protoFunc ...socket.ProtoFunc) error {
 		return nil
 	}
 	p.listeners[lis] = struct{}{}
+	p.rawListeners[raw] = struct{}{}
 	p.readLoops.Add(1)
 	p.mu.Unlock()
 	defer p.readLoops.Done()
 	defer func() {
 		p.mu.Lock()
 		delete(p.listeners, lis)
+		delete(p.rawListeners, raw)
 		p.mu.Unlock()
 		lis.Close()
 	}()
@@ -333,5 +340,6 @@ func (p *Peer) close(drain, timeout time.Duration) error {
 		s.closeBy(nil)
 	}
 	p.readLoops.Wait()
+	unregisterPeer(p)
 	return errors.Join(errs...)
 }
