@@ -124,6 +124,30 @@ type sockRef struct {
 	// retired is set when a goaway moved the session elsewhere: the
 	// connection closes once its pulls in flight have ended.
 	retired atomic.Bool
+	// readDeadline and writeDeadline record that a deadline is set, so
+	// that one left by an earlier timeout is cleared when it becomes 0.
+	readDeadline  atomic.Bool
+	writeDeadline atomic.Bool
+}
+
+// setReadDeadline applies timeout d (0: none) to the next read.
+func (s *sockRef) setReadDeadline(d time.Duration) {
+	if d > 0 {
+		_ = s.SetReadDeadline(time.Now().Add(d))
+		s.readDeadline.Store(true)
+	} else if s.readDeadline.Swap(false) {
+		_ = s.SetReadDeadline(time.Time{})
+	}
+}
+
+// setWriteDeadline applies timeout d (0: none) to the next write.
+func (s *sockRef) setWriteDeadline(d time.Duration) {
+	if d > 0 {
+		_ = s.SetWriteDeadline(time.Now().Add(d))
+		s.writeDeadline.Store(true)
+	} else if s.writeDeadline.Swap(false) {
+		_ = s.SetWriteDeadline(time.Time{})
+	}
 }
 
 func newSockRef(conn net.Conn, protoFunc []socket.ProtoFunc) *sockRef {
@@ -206,18 +230,14 @@ func (s *session) SetWriteTimeout(d time.Duration) {
 // (also on the new connection of a redial, while its PostDial hooks run).
 func (s *session) Send(p *socket.Packet) error {
 	sock := s.handshakeSock()
-	if d := s.WriteTimeout(); d > 0 {
-		_ = sock.SetWriteDeadline(time.Now().Add(d))
-	}
+	sock.setWriteDeadline(s.WriteTimeout())
 	return sock.WritePacket(p)
 }
 
 // Receive reads a raw packet, for handshakes before the read loop starts.
 func (s *session) Receive(p *socket.Packet) error {
 	sock := s.handshakeSock()
-	if d := s.ReadTimeout(); d > 0 {
-		_ = sock.SetReadDeadline(time.Now().Add(d))
-	}
+	sock.setReadDeadline(s.ReadTimeout())
 	return sock.ReadPacket(p)
 }
 
@@ -244,9 +264,7 @@ func (s *session) writeOn(sock *sockRef, p *socket.Packet) error {
 	if s.closed.Load() {
 		return errSessionClosed
 	}
-	if d := s.WriteTimeout(); d > 0 {
-		_ = sock.SetWriteDeadline(time.Now().Add(d))
-	}
+	sock.setWriteDeadline(s.WriteTimeout())
 	err := sock.WritePacket(p)
 	if err != nil && !socket.IsPackError(err) {
 		s.breakConn(sock, &writeError{err})
@@ -443,7 +461,7 @@ func (s *session) failPending(cause error) {
 // isClosedConnError reports the ordinary ends of a connection, not worth
 // more than a debug line.
 func isClosedConnError(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe)
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, errGoaway)
 }
 
 // readLoop reads every incoming packet: replies complete their pulls on
@@ -454,9 +472,7 @@ func (s *session) readLoop(sock *sockRef) {
 	for {
 		c := p.getCtx(s)
 		c.sock = sock
-		if d := s.ReadTimeout(); d > 0 {
-			_ = sock.SetReadDeadline(time.Now().Add(d))
-		}
+		sock.setReadDeadline(s.ReadTimeout())
 		if rerr := runHooks("PreReadHeader", p.plugins.get().preReadHeader, BackgroundCtx(c), PreReadHeaderPlugin.PreReadHeader); rerr != nil {
 			p.putCtx(c)
 			s.closeBy(fmt.Errorf("PreReadHeader: %s", rerr))

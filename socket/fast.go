@@ -280,7 +280,7 @@ func (f *fastProto) internUri(b []byte) string {
 	s := string(b)
 	if len(b) <= uriCacheMaxLen && len(f.uriCache) < uriCacheEntries {
 		if f.uriCache == nil {
-			f.uriCache = make(map[string]string, uriCacheEntries)
+			f.uriCache = make(map[string]string) // grows with use: most connections see few routes
 		}
 		f.uriCache[s] = s
 	}
