@@ -25,6 +25,13 @@ type Codec interface {
 	Unmarshal(data []byte, v interface{}) error
 }
 
+// AppendMarshaler is implemented by codecs that can encode into a buffer
+// of the caller's: the framing then writes the body in place.
+type AppendMarshaler interface {
+	// MarshalAppend appends the encoding of v to dst.
+	MarshalAppend(dst []byte, v interface{}) ([]byte, error)
+}
+
 const (
 	// NilCodecId is the id of "no codec": the body is empty, or the
 	// default codec is to be chosen.

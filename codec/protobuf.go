@@ -5,6 +5,7 @@ import (
 
 	//lint:ignore SA1019 SPEC §2 mandates github.com/golang/protobuf; it forwards to the current API.
 	"github.com/golang/protobuf/proto"
+	protov2 "google.golang.org/protobuf/proto"
 )
 
 // Protobuf codec identity.
@@ -29,6 +30,15 @@ func (ProtoCodec) Marshal(v interface{}) ([]byte, error) {
 		return nil, fmt.Errorf("codec: protobuf: cannot marshal %T: not a proto.Message", v)
 	}
 	return proto.Marshal(m)
+}
+
+// MarshalAppend appends the wire encoding of v, a proto.Message, to dst.
+func (ProtoCodec) MarshalAppend(dst []byte, v interface{}) ([]byte, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("codec: protobuf: cannot marshal %T: not a proto.Message", v)
+	}
+	return protov2.MarshalOptions{}.MarshalAppend(dst, proto.MessageV2(m))
 }
 
 // Unmarshal decodes data into v, which must be a proto.Message. The decoded

@@ -39,6 +39,28 @@ func (StringCodec) Marshal(v interface{}) ([]byte, error) {
 	return nil, fmt.Errorf("codec: string: cannot marshal %T: want string, *string, []byte or *[]byte", v)
 }
 
+// MarshalAppend appends the bytes of v to dst.
+func (c StringCodec) MarshalAppend(dst []byte, v interface{}) ([]byte, error) {
+	switch s := v.(type) {
+	case string:
+		return append(dst, s...), nil
+	case *string:
+		if s != nil {
+			return append(dst, *s...), nil
+		}
+		return dst, nil
+	case []byte:
+		return append(dst, s...), nil
+	case *[]byte:
+		if s != nil {
+			return append(dst, *s...), nil
+		}
+		return dst, nil
+	}
+	_, err := c.Marshal(v)
+	return nil, err
+}
+
 // Unmarshal copies data into *string or *[]byte. It always copies: the
 // caller reuses data, and a handler may keep what it was given.
 func (StringCodec) Unmarshal(data []byte, v interface{}) error {

@@ -74,20 +74,22 @@ func (f *fastProto) Version() (byte, string) { return FastProtoId, FastProtoName
 // Pack encodes p into a pooled buffer outside any lock, then hands the frame
 // to write. Concurrent callers share one write syscall when they queue up.
 func (f *fastProto) Pack(p *Packet) error {
-	body, err := p.MarshalBody()
-	if err != nil {
-		return fmt.Errorf("%w of %q: %w", ErrMarshalBody, p.uri, err)
-	}
 	frame := utils.AcquireByteBuffer()
 	defer utils.ReleaseByteBuffer(frame)
 	ids := p.xferPipe.Ids()
 	b := append(frame.B[:0], 0, 0, 0, 0, FastProtoId, byte(len(ids)))
 	b = append(b, ids...)
+	var err error
 	if len(ids) == 0 {
-		b = appendPayload(b, p, body)
+		if b, err = appendPayload(b, p); err != nil {
+			return err
+		}
 	} else {
 		payload := utils.AcquireByteBuffer()
-		payload.B = appendPayload(payload.B[:0], p, body)
+		if payload.B, err = appendPayload(payload.B[:0], p); err != nil {
+			utils.ReleaseByteBuffer(payload)
+			return err
+		}
 		filtered, err := p.xferPipe.OnPack(payload.B)
 		if err != nil {
 			utils.ReleaseByteBuffer(payload)
@@ -105,7 +107,9 @@ func (f *fastProto) Pack(p *Packet) error {
 	return f.write(b)
 }
 
-func appendPayload(b []byte, p *Packet, body []byte) []byte {
+// appendPayload appends the unfiltered payload of p, the body last, encoded
+// straight into b when its codec can append.
+func appendPayload(b []byte, p *Packet) ([]byte, error) {
 	b = binary.BigEndian.AppendUint64(b, p.seq)
 	b = append(b, p.ptype)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(p.uri)))
@@ -114,8 +118,14 @@ func appendPayload(b []byte, p *Packet, body []byte) []byte {
 	b = append(b, 0, 0, 0, 0)
 	b = p.meta.AppendBytes(b)
 	binary.BigEndian.PutUint32(b[lenAt:], uint32(len(b)-lenAt-4))
+	codecAt := len(b)
 	b = append(b, p.bodyCodec)
-	return append(b, body...)
+	b, err := p.appendBody(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w of %q: %w", ErrMarshalBody, p.uri, err)
+	}
+	b[codecAt] = p.bodyCodec // appendBody may have chosen the default codec
+	return b, nil
 }
 
 // write queues frame and makes sure it is sent whole. The first writer to

@@ -210,6 +210,29 @@ func (p *Packet) MarshalBody() ([]byte, error) {
 	return c.Marshal(p.body)
 }
 
+// appendBody appends the encoded body to dst, through the codec's
+// MarshalAppend when it has one, saving a buffer and a copy per packet.
+func (p *Packet) appendBody(dst []byte) ([]byte, error) {
+	if p.body == nil {
+		return dst, nil
+	}
+	if p.bodyCodec == codec.NilCodecId {
+		p.bodyCodec = DefaultBodyCodec()
+	}
+	c, err := codec.Get(p.bodyCodec)
+	if err != nil {
+		return nil, err
+	}
+	if a, ok := c.(codec.AppendMarshaler); ok {
+		return a.MarshalAppend(dst, p.body)
+	}
+	body, err := c.Marshal(p.body)
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, body...), nil
+}
+
 // UnmarshalNewBody makes the body with the NewBodyFunc and decodes bodyBytes
 // into it. Without a NewBodyFunc, an existing body is decoded into, and a
 // nil one becomes a copy of bodyBytes as []byte. A nil body from the

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/teleport-go/teleport/bench/internal/load"
@@ -25,8 +26,23 @@ func main() {
 		duration    = flag.Duration("d", 0, "run for this long instead of -n calls")
 		pool        = flag.Int("pool", 10, "connections shared round-robin by the goroutines")
 		kind        = flag.String("kind", "teleport", "runner of the server: "+strings.Join(runner.Names(), ", "))
+		cpuOut      = flag.String("cpuprofile", "", "write a CPU profile of the client to this file (for go tool pprof)")
 	)
 	flag.Parse()
+	if *cpuOut != "" {
+		f, err := os.Create(*cpuOut)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "client:", err)
+			os.Exit(1)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 	if *concurrency < 1 || *pool < 1 || (*duration <= 0 && *total < 1) {
 		fmt.Fprintln(os.Stderr, "client: -c, -pool and -n (or -d) must be positive")
 		os.Exit(2)
