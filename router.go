@@ -97,12 +97,7 @@ func (r *Router) Reg(ctrlStruct interface{}, plugin ...Plugin) {
 	if err != nil {
 		panic(fmt.Sprintf("tp: Reg(%T): %v", ctrlStruct, err))
 	}
-	var handlers []*Handler
-	if r.typ == TypePull {
-		handlers, err = makePullHandlers(r.prefix, ctrlStruct, plugins)
-	} else {
-		handlers, err = makePushHandlers(r.prefix, ctrlStruct, plugins)
-	}
+	handlers, err := makeHandlers(r.typ, r.prefix, ctrlStruct, plugins)
 	if err != nil {
 		panic(err.Error())
 	}
@@ -232,8 +227,14 @@ func routeName(prefix string, ctrlType reflect.Type, method string) string {
 	return path.Join("/", prefix, goutil.SnakeString(ctrlType.Elem().Name()), goutil.SnakeString(method))
 }
 
-func makePullHandlers(prefix string, ctrlStruct interface{}, plugins *pluginContainer) ([]*Handler, error) {
-	ci, err := inspectCtrl("pull", ctrlStruct, pullCtxType)
+// makeHandlers inspects a pull (typ TypePull) or push controller and makes
+// a handler of each of its methods, or reports the first broken rule.
+func makeHandlers(typ byte, prefix string, ctrlStruct interface{}, plugins *pluginContainer) ([]*Handler, error) {
+	kind, ctxType := "pull", pullCtxType
+	if typ == TypePush {
+		kind, ctxType = "push", pushCtxType
+	}
+	ci, err := inspectCtrl(kind, ctrlStruct, ctxType)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +244,7 @@ func makePullHandlers(prefix string, ctrlStruct interface{}, plugins *pluginCont
 		if ci.skip[m.Name] {
 			continue
 		}
-		where := fmt.Sprintf("tp: register pull handler %v.%s", ci.typ, m.Name)
+		where := fmt.Sprintf("tp: register %s handler %v.%s", kind, ci.typ, m.Name)
 		mt := m.Type
 		if mt.NumIn() != 2 {
 			return nil, fmt.Errorf("%s: must take exactly one argument (*T), takes %d", where, mt.NumIn()-1)
@@ -255,28 +256,36 @@ func makePullHandlers(prefix string, ctrlStruct interface{}, plugins *pluginCont
 		if !goutil.IsExportedOrBuiltinType(argType) {
 			return nil, fmt.Errorf("%s: argument type %v must be exported or builtin", where, argType)
 		}
+		h := &Handler{
+			name:    routeName(prefix, ci.typ, m.Name),
+			method:  ci.typ.String() + "." + m.Name,
+			typ:     typ,
+			argElem: argType.Elem(),
+			plugins: plugins,
+		}
+		if typ == TypePush {
+			if mt.NumOut() != 0 {
+				return nil, fmt.Errorf("%s: must return nothing, returns %d values", where, mt.NumOut())
+			}
+			h.handleFunc = pushHandleFunc(ci, m.Func)
+			handlers = append(handlers, h)
+			continue
+		}
 		if mt.NumOut() != 2 {
 			return nil, fmt.Errorf("%s: must return (R, *tp.Rerror), returns %d values", where, mt.NumOut())
 		}
-		replyType := mt.Out(0)
-		if !goutil.IsExportedOrBuiltinType(replyType) {
-			return nil, fmt.Errorf("%s: reply type %v must be exported or builtin", where, replyType)
+		h.reply = mt.Out(0)
+		if !goutil.IsExportedOrBuiltinType(h.reply) {
+			return nil, fmt.Errorf("%s: reply type %v must be exported or builtin", where, h.reply)
 		}
 		if mt.Out(1) != rerrorType {
 			return nil, fmt.Errorf("%s: second result must be *tp.Rerror, is %v", where, mt.Out(1))
 		}
-		handlers = append(handlers, &Handler{
-			name:       routeName(prefix, ci.typ, m.Name),
-			method:     ci.typ.String() + "." + m.Name,
-			typ:        TypePull,
-			argElem:    argType.Elem(),
-			reply:      replyType,
-			plugins:    plugins,
-			handleFunc: pullHandleFunc(ci, m.Func),
-		})
+		h.handleFunc = pullHandleFunc(ci, m.Func)
+		handlers = append(handlers, h)
 	}
 	if len(handlers) == 0 {
-		return nil, fmt.Errorf("tp: register pull controller %v: has no exported handler method", ci.typ)
+		return nil, fmt.Errorf("tp: register %s controller %v: has no exported handler method", kind, ci.typ)
 	}
 	return handlers, nil
 }
@@ -299,47 +308,6 @@ func pullHandleFunc(ci *ctrlInfo, method reflect.Value) func(*handlerCtx) {
 		}
 		c.output.SetBody(rets[0].Interface())
 	}
-}
-
-func makePushHandlers(prefix string, ctrlStruct interface{}, plugins *pluginContainer) ([]*Handler, error) {
-	ci, err := inspectCtrl("push", ctrlStruct, pushCtxType)
-	if err != nil {
-		return nil, err
-	}
-	var handlers []*Handler
-	for i := 0; i < ci.typ.NumMethod(); i++ {
-		m := ci.typ.Method(i)
-		if ci.skip[m.Name] {
-			continue
-		}
-		where := fmt.Sprintf("tp: register push handler %v.%s", ci.typ, m.Name)
-		mt := m.Type
-		if mt.NumIn() != 2 {
-			return nil, fmt.Errorf("%s: must take exactly one argument (*T), takes %d", where, mt.NumIn()-1)
-		}
-		argType := mt.In(1)
-		if argType.Kind() != reflect.Pointer {
-			return nil, fmt.Errorf("%s: argument %v must be a pointer", where, argType)
-		}
-		if !goutil.IsExportedOrBuiltinType(argType) {
-			return nil, fmt.Errorf("%s: argument type %v must be exported or builtin", where, argType)
-		}
-		if mt.NumOut() != 0 {
-			return nil, fmt.Errorf("%s: must return nothing, returns %d values", where, mt.NumOut())
-		}
-		handlers = append(handlers, &Handler{
-			name:       routeName(prefix, ci.typ, m.Name),
-			method:     ci.typ.String() + "." + m.Name,
-			typ:        TypePush,
-			argElem:    argType.Elem(),
-			plugins:    plugins,
-			handleFunc: pushHandleFunc(ci, m.Func),
-		})
-	}
-	if len(handlers) == 0 {
-		return nil, fmt.Errorf("tp: register push controller %v: has no exported handler method", ci.typ)
-	}
-	return handlers, nil
 }
 
 func pushHandleFunc(ci *ctrlInfo, method reflect.Value) func(*handlerCtx) {

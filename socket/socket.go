@@ -2,6 +2,7 @@ package socket
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -70,12 +71,20 @@ func GetSocket(c net.Conn, protoFunc ...ProtoFunc) Socket {
 func (s *socket) init(c net.Conn, protoFunc []ProtoFunc) {
 	applyTCPSettings(c)
 	s.Conn = c
-	if size := ReadBufferSize(); s.br != nil && s.br.Size() == size {
+	size := ReadBufferSize()
+	var w io.Writer = c
+	if isSeqPacket(c) {
+		// Each write is one message and a read shorter than a message
+		// loses its end: write in chunks no read buffer is shorter than.
+		size = max(size, seqPacketChunk)
+		w = chunkWriter{c}
+	}
+	if s.br != nil && s.br.Size() == size {
 		s.br.Reset(c)
 	} else {
 		s.br = bufio.NewReaderSize(c, size)
 	}
-	s.proto = pickProtoFunc(protoFunc)(bufConn{s.br, c})
+	s.proto = pickProtoFunc(protoFunc)(bufConn{s.br, w})
 	s.id = ""
 	s.public = goutil.RwMap()
 	s.closed.Store(false)
@@ -85,11 +94,37 @@ func (s *socket) init(c net.Conn, protoFunc []ProtoFunc) {
 // directly: Pack implementations do their own buffering.
 type bufConn struct {
 	r *bufio.Reader
-	c net.Conn
+	w io.Writer
 }
 
 func (b bufConn) Read(p []byte) (int, error)  { return b.r.Read(p) }
-func (b bufConn) Write(p []byte) (int, error) { return b.c.Write(p) }
+func (b bufConn) Write(p []byte) (int, error) { return b.w.Write(p) }
+
+// seqPacketChunk is the largest message written on a SOCK_SEQPACKET
+// connection ("unixpacket"), and the least read buffer there.
+const seqPacketChunk = 64 << 10
+
+func isSeqPacket(c net.Conn) bool {
+	a := c.LocalAddr()
+	return a != nil && a.Network() == "unixpacket"
+}
+
+// chunkWriter writes to a message-oriented connection in messages of at
+// most seqPacketChunk bytes, which the reader reassembles as a stream.
+type chunkWriter struct{ c net.Conn }
+
+func (w chunkWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		m, err := w.c.Write(p[:min(len(p), seqPacketChunk)])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		p = p[m:]
+	}
+	return n, nil
+}
 
 func (s *socket) WritePacket(p *Packet) error {
 	return s.proto.Pack(p)

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"github.com/teleport-go/teleport/internal/routeset"
 	"strconv"
 	"sync"
 
@@ -16,7 +17,7 @@ var DefaultBuckets = prometheus.ExponentialBuckets(0.0001, 4, 9)
 // Plugin is a tp.Plugin whose hooks feed prometheus metrics, and a
 // prometheus.Collector of them. Make it with New.
 type Plugin struct {
-	routes routeSet
+	routes routeset.Set
 
 	serverPulls  obsCache // route, code
 	serverPushes obsCache // route
@@ -122,7 +123,7 @@ func (p *Plugin) Collect(ch chan<- prometheus.Metric) {
 
 // PostReg learns the route names used as server route labels.
 func (p *Plugin) PostReg(h *tp.Handler) *tp.Rerror {
-	p.routes.add(h)
+	p.routes.Add(h)
 	return nil
 }
 

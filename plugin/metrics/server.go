@@ -19,7 +19,7 @@ type publicKey struct{ p *Plugin }
 
 // PostReadPullHeader starts timing a received pull.
 func (p *Plugin) PostReadPullHeader(ctx tp.ReadCtx) *tp.Rerror {
-	ctx.Public().Store(publicKey{p}, &inflight{start: time.Now(), route: p.routes.label(true, ctx.Path())})
+	ctx.Public().Store(publicKey{p}, &inflight{start: time.Now(), route: p.routes.Label(true, ctx.Path(), Unmatched)})
 	return nil
 }
 
@@ -39,7 +39,7 @@ func (p *Plugin) PostWriteReply(ctx tp.WriteCtx) *tp.Rerror {
 
 // PostReadPushHeader starts timing a received push.
 func (p *Plugin) PostReadPushHeader(ctx tp.ReadCtx) *tp.Rerror {
-	ctx.Public().Store(publicKey{p}, &inflight{start: time.Now(), route: p.routes.label(false, ctx.Path())})
+	ctx.Public().Store(publicKey{p}, &inflight{start: time.Now(), route: p.routes.Label(false, ctx.Path(), Unmatched)})
 	return nil
 }
 

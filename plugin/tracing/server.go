@@ -13,7 +13,7 @@ import (
 // of the span in the pull's metadata.
 func (p *Plugin) PostReadPullHeader(ctx tp.ReadCtx) *tp.Rerror {
 	parent := p.propagator.Extract(context.Background(), MetaCarrier{ctx.Input().Meta()})
-	name := p.routes.label(true, ctx.Path())
+	name := p.routes.Label(true, ctx.Path(), Unmatched)
 	_, span := p.tracer.Start(parent, name,
 		trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(systemAttr, RPCMethodKey.String(name)))
@@ -49,7 +49,7 @@ func (p *Plugin) PostReadPushBody(ctx tp.ReadCtx) *tp.Rerror {
 		return nil
 	}
 	parent := p.propagator.Extract(context.Background(), MetaCarrier{ctx.Input().Meta()})
-	name := p.routes.label(false, ctx.Path())
+	name := p.routes.Label(false, ctx.Path(), Unmatched)
 	_, span := p.tracer.Start(parent, name,
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithTimestamp(v.(time.Time)),

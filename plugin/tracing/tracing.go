@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"github.com/teleport-go/teleport/internal/routeset"
 	"sync"
 
 	"go.opentelemetry.io/otel"
@@ -32,7 +33,7 @@ var systemAttr = RPCSystemKey.String("teleport")
 type Plugin struct {
 	tracer     trace.Tracer
 	propagator propagation.TextMapPropagator
-	routes     routeSet
+	routes     routeset.Set
 
 	// pending holds the spans of pulls sent and not yet ended, keyed by
 	// session and seq: the reply's ReadCtx does not lead to its PullCmd.
@@ -78,7 +79,7 @@ func (p *Plugin) Name() string { return "tracing" }
 
 // PostReg learns the route names that name server spans.
 func (p *Plugin) PostReg(h *tp.Handler) *tp.Rerror {
-	p.routes.add(h)
+	p.routes.Add(h)
 	return nil
 }
 
