@@ -130,6 +130,15 @@ func (p *Peer) dialConn(ctx context.Context, addr string) (net.Conn, error) {
 		return nil, err
 	}
 	if tlsCfg := p.tlsConfig.Load(); tlsCfg != nil {
+		if tlsCfg.ServerName == "" && !tlsCfg.InsecureSkipVerify {
+			// As tls.Dial does: verify the certificate against the
+			// host dialed.
+			tlsCfg = tlsCfg.Clone()
+			tlsCfg.ServerName = addr
+			if host, _, err := net.SplitHostPort(addr); err == nil {
+				tlsCfg.ServerName = host
+			}
+		}
 		tc := tls.Client(conn, tlsCfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()

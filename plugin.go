@@ -19,7 +19,7 @@ import (
 //	PostWriteReply      after a reply was sent
 //	PreWritePush        before a push is sent (an error is the caller's; nothing is sent)
 //	PostWritePush       after a push was sent
-//	PreReadHeader       before a packet is read
+//	PreReadHeader       before a packet is read (an error closes the session)
 //	PostReadPullHeader  a pull's header was read, before routing (an error answers the pull)
 //	PreReadPullBody     before a pull's body is decoded (an error answers the pull)
 //	PostReadPullBody    after a pull's body was decoded (an error answers the pull)
@@ -31,8 +31,15 @@ import (
 //	PostReadReplyBody   after a reply's body was decoded (an error ends the pull with it)
 //	PostDisconnect      a session closed, once, whoever closed it
 //
+// The errors of PostWritePull, PostWriteReply, PostWritePush and
+// PostDisconnect are logged at DEBUG and otherwise ignored, but still stop
+// the plugins after them for that hook.
+//
 // Peer plugins run first, then those of each enclosing Router.Group, then
-// those given to Reg.
+// those given to Reg. Group and route plugins take part only in the hooks
+// that run once a message is routed (PostReg, the pull and push read hooks,
+// PreWriteReply, PostWriteReply); Group and Reg refuse a plugin with none of
+// these.
 type Plugin interface {
 	Name() string
 }
@@ -264,6 +271,18 @@ func sortHooks(plugins []Plugin) *pluginHooks {
 		addHook(&h.postDisconnect, p)
 	}
 	return h
+}
+
+// implementsRouteHook reports whether p has a hook that runs for a group's
+// or a route's plugins.
+func implementsRouteHook(p Plugin) bool {
+	switch p.(type) {
+	case PostRegPlugin, PreWriteReplyPlugin, PostWriteReplyPlugin,
+		PostReadPullHeaderPlugin, PreReadPullBodyPlugin, PostReadPullBodyPlugin,
+		PostReadPushHeaderPlugin, PreReadPushBodyPlugin, PostReadPushBodyPlugin:
+		return true
+	}
+	return false
 }
 
 func implementsAnyHook(p Plugin) bool {

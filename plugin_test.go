@@ -418,3 +418,25 @@ func BenchmarkPullPlugins(b *testing.B) {
 		})
 	}
 }
+
+// A plugin whose hooks never run for a route is refused by Group and Reg.
+func TestRoutePluginsMustHaveRouteHooks(t *testing.T) {
+	peer := NewPeer(nil)
+	defer peer.Close()
+	dialOnly := &dialCounter{n: make(chan struct{}, 1)}
+	for name, reg := range map[string]func(){
+		"Group":      func() { peer.PullRouter.Group("g", dialOnly) },
+		"Reg":        func() { peer.PullRouter.Reg(new(Home), dialOnly) },
+		"SetUnknown": func() { peer.PushRouter.SetUnknown(func(UnknownPushCtx) {}, dialOnly) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), `"dial-counter"`) || !strings.Contains(fmt.Sprint(r), "no hook that runs for a group or route") {
+					t.Fatalf("panic = %v", r)
+				}
+			}()
+			reg()
+		})
+	}
+	peer.PullRouter.Group("ok", newHookTally("route-level")) // has route hooks: accepted
+}

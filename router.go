@@ -73,11 +73,22 @@ func (h *Handler) IsUnknown() bool { return h.isUnknown }
 // after the plugins of r. It panics, naming the plugin, when a plugin
 // cannot be added.
 func (r *Router) Group(pathPrefix string, plugin ...Plugin) *Router {
-	plugins, err := r.plugins.cloneAdd(plugin...)
+	plugins, err := r.routePlugins(plugin)
 	if err != nil {
 		panic(fmt.Sprintf("tp: Group(%q): %v", pathPrefix, err))
 	}
 	return &Router{table: r.table, typ: r.typ, prefix: path.Join(r.prefix, pathPrefix), plugins: plugins, peer: r.peer}
+}
+
+// routePlugins returns r's plugins followed by plugin, refusing a plugin
+// whose hooks would never run for a route.
+func (r *Router) routePlugins(plugin []Plugin) (*pluginContainer, error) {
+	for _, p := range plugin {
+		if p != nil && !implementsRouteHook(p) {
+			return nil, fmt.Errorf("tp: plugin %q (%T) has no hook that runs for a group or route (add it to the peer)", p.Name(), p)
+		}
+	}
+	return r.plugins.cloneAdd(plugin...)
 }
 
 // get returns the handler of path, the unknown handler, or nil.
@@ -93,7 +104,7 @@ func (r *Router) get(path string) *Handler {
 // panics with a message naming the controller, the method and the broken
 // rule when the controller is invalid, and when a route is taken.
 func (r *Router) Reg(ctrlStruct interface{}, plugin ...Plugin) {
-	plugins, err := r.plugins.cloneAdd(plugin...)
+	plugins, err := r.routePlugins(plugin)
 	if err != nil {
 		panic(fmt.Sprintf("tp: Reg(%T): %v", ctrlStruct, err))
 	}
@@ -127,7 +138,7 @@ func (r *Router) Reg(ctrlStruct interface{}, plugin ...Plugin) {
 // func(UnknownPullCtx) (interface{}, *Rerror) on the pull router,
 // func(UnknownPushCtx) on the push router. Another type panics.
 func (r *Router) SetUnknown(unknownHandler interface{}, plugin ...Plugin) {
-	plugins, err := r.plugins.cloneAdd(plugin...)
+	plugins, err := r.routePlugins(plugin)
 	if err != nil {
 		panic(fmt.Sprintf("tp: SetUnknown: %v", err))
 	}
