@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/teleport-go/teleport/internal/leaktest"
+	"go.uber.org/goleak"
 )
 
 // TestMain runs every test with every log line formatted (TRACE) into a
@@ -15,7 +16,7 @@ import (
 func TestMain(m *testing.M) {
 	SetLogger(NewSlogLogger(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.Level(-100)})))
 	SetLoggerLevel("TRACE")
-	leaktest.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, leaktest.Options()...)
 }
 
 // atDefaultLogLevel makes a benchmark measure what users get by default.

@@ -12,9 +12,10 @@ import (
 
 	"github.com/teleport-go/teleport/internal/leaktest"
 	"github.com/teleport-go/teleport/socket"
+	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leaktest.Options()...) }
 
 func TestRun(t *testing.T) {
 	var buf bytes.Buffer

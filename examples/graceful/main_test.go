@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/teleport-go/teleport/internal/leaktest"
+	"go.uber.org/goleak"
 )
 
 // TestMain also serves as the server process: run re-executes the test
@@ -16,7 +17,7 @@ func TestMain(m *testing.M) {
 		serve(addr)
 		return
 	}
-	leaktest.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, leaktest.Options()...)
 }
 
 // A client pulling continuously through a reboot sees no failed pull, and

@@ -8,9 +8,10 @@ import (
 	"testing"
 
 	"github.com/teleport-go/teleport/internal/leaktest"
+	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leaktest.Options()...) }
 
 func TestRun(t *testing.T) {
 	var buf bytes.Buffer

@@ -12,6 +12,7 @@ import (
 	"github.com/teleport-go/teleport/internal/leaktest"
 	"github.com/teleport-go/teleport/plugin/auth"
 	"github.com/teleport-go/teleport/socket"
+	"go.uber.org/goleak"
 )
 
 // TestMain formats every log line (TRACE) into a discarding handler, so the
@@ -19,7 +20,7 @@ import (
 func TestMain(m *testing.M) {
 	tp.SetLogger(tp.NewSlogLogger(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.Level(-100)})))
 	tp.SetLoggerLevel("TRACE")
-	leaktest.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, leaktest.Options()...)
 }
 
 // Who is a pull controller answering the id of the caller's session.

@@ -22,7 +22,7 @@ import (
 func TestMain(m *testing.M) {
 	tp.SetLogger(tp.NewSlogLogger(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.Level(-100)})))
 	tp.SetLoggerLevel("TRACE")
-	leaktest.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, leaktest.Options()...)
 }
 
 const interval = 50 * time.Millisecond

@@ -13,6 +13,7 @@ import (
 	tp "github.com/teleport-go/teleport"
 	"github.com/teleport-go/teleport/internal/leaktest"
 	"github.com/teleport-go/teleport/socket"
+	"go.uber.org/goleak"
 )
 
 // TestMain formats every log line into a discarding handler, so that the
@@ -20,7 +21,7 @@ import (
 func TestMain(m *testing.M) {
 	tp.SetLogger(tp.NewSlogLogger(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.Level(-100)})))
 	tp.SetLoggerLevel("TRACE")
-	leaktest.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, leaktest.Options()...)
 }
 
 // Calc is the server's pull controller.
