@@ -12,6 +12,7 @@ import (
 
 	"github.com/henrylee2cn/goutil/graceful/inherit_net"
 	pkgerrors "github.com/pkg/errors"
+	"github.com/teleport-go/teleport/internal/seqpacket"
 	"github.com/teleport-go/teleport/socket"
 )
 
@@ -123,12 +124,20 @@ func (p *Peer) DialContext(ctx context.Context, addr string, protoFunc ...socket
 	return s, nil
 }
 
+// dialConn connects, and does the TLS handshake when configured, within
+// DefaultDialTimeout for both.
 func (p *Peer) dialConn(ctx context.Context, addr string) (net.Conn, error) {
-	d := net.Dialer{Timeout: p.cfg.DefaultDialTimeout}
+	if d := p.cfg.DefaultDialTimeout; d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	var d net.Dialer
 	conn, err := d.DialContext(ctx, p.cfg.Network, addr)
 	if err != nil {
 		return nil, err
 	}
+	conn = seqpacket.Wrap(conn)
 	if tlsCfg := p.tlsConfig.Load(); tlsCfg != nil {
 		if tlsCfg.ServerName == "" && !tlsCfg.InsecureSkipVerify {
 			// As tls.Dial does: verify the certificate against the
@@ -225,7 +234,7 @@ func (p *Peer) Listen(protoFunc ...socket.ProtoFunc) error {
 func (p *Peer) Serve(lis net.Listener, protoFunc ...socket.ProtoFunc) error {
 	raw := lis
 	if tlsCfg := p.tlsConfig.Load(); tlsCfg != nil {
-		lis = tls.NewListener(lis, tlsCfg)
+		lis = tls.NewListener(seqpacket.Listener{Listener: lis}, tlsCfg)
 	}
 	p.mu.Lock()
 	if p.closed {

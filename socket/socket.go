@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/henrylee2cn/goutil"
+	"github.com/teleport-go/teleport/internal/seqpacket"
 )
 
 // Socket is a connection that reads and writes packets through a Proto.
@@ -71,20 +72,16 @@ func GetSocket(c net.Conn, protoFunc ...ProtoFunc) Socket {
 func (s *socket) init(c net.Conn, protoFunc []ProtoFunc) {
 	applyTCPSettings(c)
 	s.Conn = c
+	// A message-oriented connection is read and written as a stream.
+	c = seqpacket.Wrap(c)
+	s.Conn = c
 	size := ReadBufferSize()
-	var w io.Writer = c
-	if isSeqPacket(c) {
-		// Each write is one message and a read shorter than a message
-		// loses its end: write in chunks no read buffer is shorter than.
-		size = max(size, seqPacketChunk)
-		w = chunkWriter{c}
-	}
 	if s.br != nil && s.br.Size() == size {
 		s.br.Reset(c)
 	} else {
 		s.br = bufio.NewReaderSize(c, size)
 	}
-	s.proto = pickProtoFunc(protoFunc)(bufConn{s.br, w})
+	s.proto = pickProtoFunc(protoFunc)(bufConn{s.br, c})
 	s.id = ""
 	s.public = goutil.RwMap()
 	s.closed.Store(false)
@@ -99,32 +96,6 @@ type bufConn struct {
 
 func (b bufConn) Read(p []byte) (int, error)  { return b.r.Read(p) }
 func (b bufConn) Write(p []byte) (int, error) { return b.w.Write(p) }
-
-// seqPacketChunk is the largest message written on a SOCK_SEQPACKET
-// connection ("unixpacket"), and the least read buffer there.
-const seqPacketChunk = 64 << 10
-
-func isSeqPacket(c net.Conn) bool {
-	a := c.LocalAddr()
-	return a != nil && a.Network() == "unixpacket"
-}
-
-// chunkWriter writes to a message-oriented connection in messages of at
-// most seqPacketChunk bytes, which the reader reassembles as a stream.
-type chunkWriter struct{ c net.Conn }
-
-func (w chunkWriter) Write(p []byte) (int, error) {
-	n := 0
-	for len(p) > 0 {
-		m, err := w.c.Write(p[:min(len(p), seqPacketChunk)])
-		n += m
-		if err != nil {
-			return n, err
-		}
-		p = p[m:]
-	}
-	return n, nil
-}
 
 func (s *socket) WritePacket(p *Packet) error {
 	return s.proto.Pack(p)
