@@ -52,11 +52,18 @@ func (s *session) onGoaway(sock *sockRef) {
 }
 
 // drain stops new pulls and closes the session once the pulls in flight on
-// sock have ended.
+// sock have ended and the messages read on it have been handled.
 func (s *session) drain(sock *sockRef) {
 	s.draining.Store(true)
 	sock.retired.Store(true)
-	if sock.inflight.Load() == 0 {
+	s.closeIfDrained(sock)
+}
+
+// closeIfDrained ends the retired connection sock once nothing is in
+// flight on it either way: no pull of ours waits for a reply, no handler
+// of ours has a reply to write.
+func (s *session) closeIfDrained(sock *sockRef) {
+	if sock.inflight.Load() == 0 && sock.handling.Load() == 0 {
 		s.retiredIdle(sock)
 	}
 }
@@ -77,9 +84,7 @@ func (s *session) migrate(old *sockRef) bool {
 	old.retired.Store(true)
 	s.sock.Store(sock)
 	AnywayGo(func() { s.readLoop(sock) })
-	if old.inflight.Load() == 0 {
-		s.retiredIdle(old)
-	}
+	s.closeIfDrained(old)
 	Debugf("tp: session %s: moved to a new connection to %s", s.Id(), s.dialAddr)
 	return true
 }
@@ -103,7 +108,7 @@ func (s *session) acquireSock() *sockRef {
 // releaseSock ends a pull's use of sock.
 func (s *session) releaseSock(sock *sockRef) {
 	if sock.inflight.Add(-1) == 0 && sock.retired.Load() {
-		s.retiredIdle(sock)
+		s.closeIfDrained(sock)
 	}
 }
 

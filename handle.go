@@ -134,9 +134,13 @@ func (c *handlerCtx) newArg(h *Handler) interface{} {
 // handle runs on a pool goroutine: the handler, then the reply of a pull.
 func (c *handlerCtx) handle() {
 	p := c.sess.peer
+	s, sock := c.sess, c.sock
 	defer func() {
 		p.putCtx(c)
 		p.handling.Add(-1)
+		if sock.handling.Add(-1) == 0 && sock.retired.Load() {
+			s.closeIfDrained(sock)
+		}
 	}()
 	if c.input.Ptype() == TypePull {
 		c.handlePull()

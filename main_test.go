@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -14,6 +15,10 @@ import (
 // TestMain runs every test with every log line formatted (TRACE) into a
 // discarding handler: the logging paths run under -race without noise.
 func TestMain(m *testing.M) {
+	if record := os.Getenv(shutdownChildEnv); record != "" {
+		shutdownChild(record)
+		return
+	}
 	SetLogger(NewSlogLogger(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.Level(-100)})))
 	SetLoggerLevel("TRACE")
 	goleak.VerifyTestMain(m, leaktest.Options()...)
@@ -91,6 +96,9 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// listenForChild is listenLoopback for a child process, which has no T.
+func listenForChild() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 
 // listenLoopback returns a listener on an OS-chosen loopback port.
 func listenLoopback(t testing.TB) net.Listener {

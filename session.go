@@ -121,6 +121,9 @@ type sockRef struct {
 	localIp  string
 	// inflight counts the pulls written on this connection and not ended.
 	inflight atomic.Int64
+	// handling counts the pulls and pushes read on this connection whose
+	// handlers have not finished (and replied).
+	handling atomic.Int64
 	// retired is set when a goaway moved the session elsewhere: the
 	// connection closes once its pulls in flight have ended.
 	retired atomic.Bool
@@ -509,6 +512,7 @@ func (s *session) readLoop(sock *sockRef) {
 			p.putCtx(c)
 		case TypePull, TypePush:
 			p.handling.Add(1)
+			sock.handling.Add(1)
 			if !Go(c.handleFn) {
 				c.handle() // the pool is exhausted: push back on the sender
 			}
