@@ -1,8 +1,6 @@
 package auth_test
 
 import (
-	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -10,6 +8,7 @@ import (
 
 	tp "github.com/teleport-go/teleport"
 	"github.com/teleport-go/teleport/internal/leaktest"
+	"github.com/teleport-go/teleport/internal/tptest"
 	"github.com/teleport-go/teleport/plugin/auth"
 	"github.com/teleport-go/teleport/socket"
 	"go.uber.org/goleak"
@@ -18,8 +17,7 @@ import (
 // TestMain formats every log line (TRACE) into a discarding handler, so the
 // logging paths run under -race without noise, and checks for leaks.
 func TestMain(m *testing.M) {
-	tp.SetLogger(tp.NewSlogLogger(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.Level(-100)})))
-	tp.SetLoggerLevel("TRACE")
+	tptest.DiscardLogs()
 	goleak.VerifyTestMain(m, leaktest.Options()...)
 }
 
@@ -84,25 +82,6 @@ func checkToken(token string, sess tp.PreSession) *tp.Rerror {
 	return nil
 }
 
-// serve serves srv on a loopback port until the test ends and returns its
-// address.
-func serve(t *testing.T, srv *tp.Peer) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return lis.Addr().String()
-}
-
 // newPeer returns a peer closed when the test ends.
 func newPeer(t *testing.T, cfg *tp.PeerConfig, plugins ...tp.Plugin) *tp.Peer {
 	p := tp.NewPeer(cfg, plugins...)
@@ -116,7 +95,7 @@ func newServer(t *testing.T, peerCfg *tp.PeerConfig, cfg *auth.Config) (*tp.Peer
 	w := newWatch()
 	srv := newPeer(t, peerCfg, auth.NewServer(checkToken, cfg), w)
 	srv.PullRouter.Reg(new(Who))
-	return srv, w, serve(t, srv)
+	return srv, w, tptest.Serve(t, srv)
 }
 
 func TestHandshake(t *testing.T) {
@@ -309,7 +288,7 @@ func TestClientTimeout(t *testing.T) {
 // token pull like any unknown route, and the client refuses to go on.
 func TestServerWithoutPlugin(t *testing.T) {
 	srv := newPeer(t, nil)
-	addr := serve(t, srv)
+	addr := tptest.Serve(t, srv)
 	cli := newPeer(t, nil, auth.NewClient(goodToken, nil))
 	if _, rerr := cli.Dial(addr); rerr == nil || rerr.Code != tp.CodeNotFound {
 		t.Fatalf("Dial: %v, want code %d", rerr, tp.CodeNotFound)
@@ -380,7 +359,7 @@ func TestSlowCheck(t *testing.T) {
 	}
 	w := newWatch()
 	srv := newPeer(t, nil, auth.NewServer(slow, &auth.Config{Timeout: timeout}), w)
-	addr := serve(t, srv)
+	addr := tptest.Serve(t, srv)
 	cli := newPeer(t, nil, auth.NewClient(goodToken, nil))
 	start := time.Now()
 	_, rerr := cli.Dial(addr)
@@ -406,7 +385,7 @@ func TestCoreRestoredTimeoutClearsDeadline(t *testing.T) {
 	const timeout = 50 * time.Millisecond
 	srv := newPeer(t, nil, boundedReceive{timeout})
 	srv.PullRouter.Reg(new(Who))
-	addr := serve(t, srv)
+	addr := tptest.Serve(t, srv)
 	cli := newPeer(t, nil, sendHello{})
 	sess, rerr := cli.Dial(addr)
 	if rerr != nil {

@@ -2,7 +2,6 @@ package heartbeat_test
 
 import (
 	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	tp "github.com/teleport-go/teleport"
 	"github.com/teleport-go/teleport/internal/leaktest"
+	"github.com/teleport-go/teleport/internal/tptest"
 	"github.com/teleport-go/teleport/plugin/auth"
 	"github.com/teleport-go/teleport/plugin/heartbeat"
 	"go.uber.org/goleak"
@@ -20,8 +20,7 @@ import (
 // TestMain formats every log line (TRACE) into a discarding handler, so the
 // logging paths run under -race without noise, and checks for leaks.
 func TestMain(m *testing.M) {
-	tp.SetLogger(tp.NewSlogLogger(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.Level(-100)})))
-	tp.SetLoggerLevel("TRACE")
+	tptest.DiscardLogs()
 	goleak.VerifyTestMain(m, leaktest.Options()...)
 }
 
@@ -94,25 +93,6 @@ func newPeer(t *testing.T, hb bool) (*tp.Peer, *watch) {
 	return p, w
 }
 
-// serve serves srv on a loopback port until the test ends and returns its
-// address.
-func serve(t *testing.T, srv *tp.Peer) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return lis.Addr().String()
-}
-
 // checkSilence checks that a session whose peer went silent d ago was
 // closed after 3 to 4 intervals, with some slack for slow (-race) runs.
 func checkSilence(t *testing.T, d time.Duration) {
@@ -156,7 +136,7 @@ func TestIdleSessionStaysOpen(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, srvW := newPeer(t, tt.srvHB)
 			cli, cliW := newPeer(t, tt.cliHB)
-			sess := dial(t, cli, serve(t, srv))
+			sess := dial(t, cli, tptest.Serve(t, srv))
 			select {
 			case id := <-srvW.closed:
 				t.Fatalf("server closed session %s", id)
@@ -342,7 +322,7 @@ func TestSilentRawPeerClosed(t *testing.T) {
 			return c
 		}},
 		{name: "plugin on the accepting side", connect: func(t *testing.T, srv *tp.Peer) net.Conn {
-			c, err := net.Dial("tcp", serve(t, srv))
+			c, err := net.Dial("tcp", tptest.Serve(t, srv))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -388,7 +368,7 @@ func TestPingNotRouted(t *testing.T) {
 		return nil, tp.NewRerror(tp.CodeNotFound, "Not Found", ctx.Uri())
 	})
 	cli, cliW := newPeer(t, true)
-	sess := dial(t, cli, serve(t, srv))
+	sess := dial(t, cli, tptest.Serve(t, srv))
 	// A ping by hand is answered by the plugin, not the handler.
 	rerr := sess.Pull(heartbeat.PingUri, nil, nil).Rerror()
 	if rerr == nil || rerr.Code != tp.CodeNotFound || !strings.Contains(rerr.Detail, "heartbeat") {
@@ -413,7 +393,7 @@ func TestPingNotRouted(t *testing.T) {
 func TestNoLeak(t *testing.T) {
 	srv, srvW := newPeer(t, true)
 	cli, cliW := newPeer(t, true)
-	addr := serve(t, srv)
+	addr := tptest.Serve(t, srv)
 	opts := append(leaktest.Options(), goleak.IgnoreCurrent())
 
 	for round := 0; round < 2; round++ {
@@ -471,7 +451,7 @@ func TestWithAuth(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	cli := tp.NewPeer(nil, auth.NewClient("t0k3n", nil), cliW, heartbeat.New(interval))
 	t.Cleanup(func() { cli.Close() })
-	sess := dial(t, cli, serve(t, srv))
+	sess := dial(t, cli, tptest.Serve(t, srv))
 	select {
 	case id := <-srvW.closed:
 		t.Fatalf("server closed session %s", id)

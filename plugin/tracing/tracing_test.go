@@ -2,8 +2,6 @@ package tracing
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 
 	tp "github.com/teleport-go/teleport"
 	"github.com/teleport-go/teleport/internal/leaktest"
+	"github.com/teleport-go/teleport/internal/tptest"
 	"github.com/teleport-go/teleport/socket"
 	"github.com/teleport-go/teleport/utils"
 	"go.uber.org/goleak"
@@ -24,8 +23,7 @@ import (
 // TestMain formats every log line into a discarding handler, so that the
 // logging paths run under -race without noise, and checks for leaks.
 func TestMain(m *testing.M) {
-	tp.SetLogger(tp.NewSlogLogger(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.Level(-100)})))
-	tp.SetLoggerLevel("TRACE")
+	tptest.DiscardLogs()
 	goleak.VerifyTestMain(m, leaktest.Options()...)
 }
 
