@@ -3,6 +3,7 @@ package tp
 import (
 	"fmt"
 	"reflect"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 )
@@ -300,10 +301,25 @@ func addHook[T any](hooks *[]T, p Plugin) {
 // logs with the plugin's name and the stage.
 func runHooks[T Plugin, C any](stage string, hooks []T, ctx C, call func(T, C) *Rerror) *Rerror {
 	for _, h := range hooks {
-		if rerr := call(h, ctx); rerr != nil {
-			Debugf("tp: plugin %q %s: %s", h.Name(), stage, rerr)
+		if rerr := callHook(stage, h, ctx, call); rerr != nil {
+			if enabled(levelDebug) {
+				Debugf("tp: plugin %q %s: %s", h.Name(), stage, rerr)
+			}
 			return rerr
 		}
 	}
 	return nil
+}
+
+// callHook calls one hook; a panic in it becomes CodeInternalServerError
+// for that stage, logged with its stack, instead of the end of the process
+// (most hooks run on a session's read loop).
+func callHook[T Plugin, C any](stage string, h T, ctx C, call func(T, C) *Rerror) (rerr *Rerror) {
+	defer func() {
+		if r := recover(); r != nil {
+			Errorf("tp: panic in plugin %q %s: %v\n%s", h.Name(), stage, r, debug.Stack())
+			rerr = rerrInternal.withDetail(fmt.Sprintf("panic in plugin %q %s: %v", h.Name(), stage, r))
+		}
+	}()
+	return call(h, ctx)
 }

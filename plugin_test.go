@@ -440,3 +440,44 @@ func TestRoutePluginsMustHaveRouteHooks(t *testing.T) {
 	}
 	peer.PullRouter.Group("ok", newHookTally("route-level")) // has route hooks: accepted
 }
+
+// panicky panics in the hooks it is asked to.
+type panicky struct{ in string }
+
+func (p panicky) Name() string { return "panicky" }
+func (p panicky) PostReadPullHeader(ReadCtx) *Rerror {
+	if p.in == "PostReadPullHeader" {
+		panic("hook boom")
+	}
+	return nil
+}
+func (p panicky) PreWritePull(WriteCtx) *Rerror {
+	if p.in == "PreWritePull" {
+		panic("hook boom")
+	}
+	return nil
+}
+
+// A panicking hook fails its stage with CodeInternalServerError; the
+// process and the session go on.
+func TestHookPanicIsRecovered(t *testing.T) {
+	for _, tc := range []struct{ hook, side string }{{"PostReadPullHeader", "server"}, {"PreWritePull", "client"}} {
+		t.Run(tc.hook, func(t *testing.T) {
+			p := newPair(t, nil, nil, func(srv, cli *Peer) {
+				regHome(srv, cli)
+				if tc.side == "server" {
+					srv.PluginContainer().Add(panicky{tc.hook})
+				} else {
+					cli.PluginContainer().Add(panicky{tc.hook})
+				}
+			})
+			rerr := p.cliSess.Pull("/home/test_add", [2]int{1, 2}, nil).Rerror()
+			if rerr == nil || rerr.Code != CodeInternalServerError || !strings.Contains(rerr.Detail, "hook boom") {
+				t.Fatalf("Pull = %v, want CodeInternalServerError naming the panic", rerr)
+			}
+			if !p.cliSess.IsOk() || !p.srvSess.IsOk() {
+				t.Fatal("a hook panic closed the session")
+			}
+		})
+	}
+}

@@ -267,6 +267,9 @@ func (s *session) writeOn(sock *sockRef, p *socket.Packet) error {
 	if s.closed.Load() {
 		return errSessionClosed
 	}
+	if err := p.SettingErr(); err != nil {
+		return err // whatever the protocol: nothing is sent
+	}
 	sock.setWriteDeadline(s.WriteTimeout())
 	err := sock.WritePacket(p)
 	if err != nil && !socket.IsPackError(err) {

@@ -400,3 +400,20 @@ func TestRerrorInMeta(t *testing.T) {
 		t.Fatalf("Error() = %q, String() = %q", err, r)
 	}
 }
+
+// An unknown filter id in a setting fails the write with a clear error;
+// nothing is sent and the session goes on.
+func TestUnknownFilterSettingFailsTheWrite(t *testing.T) {
+	p := newPair(t, nil, nil, regHome)
+	rerr := p.cliSess.Pull("/home/test_add", [2]int{1, 2}, nil, socket.WithXferPipe(0xEE))
+	if r := rerr.Rerror(); r == nil || r.Code != CodeWriteFailed || !strings.Contains(r.Detail, "unknown filter") {
+		t.Fatalf("Pull = %v, want CodeWriteFailed naming the unknown filter", r)
+	}
+	if r := p.cliSess.Push("/note/say", "x", socket.WithXferPipe(0xEE)); r == nil || !strings.Contains(r.Detail, "unknown filter") {
+		t.Fatalf("Push = %v", r)
+	}
+	var sum int
+	if r := p.cliSess.Pull("/home/test_add", [2]int{1, 2}, &sum).Rerror(); r != nil || sum != 3 {
+		t.Fatalf("the session broke: %v", r)
+	}
+}

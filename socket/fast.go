@@ -74,6 +74,9 @@ func (f *fastProto) Version() (byte, string) { return FastProtoId, FastProtoName
 // Pack encodes p into a pooled buffer outside any lock, then hands the frame
 // to write. Concurrent callers share one write syscall when they queue up.
 func (f *fastProto) Pack(p *Packet) error {
+	if p.settingErr != nil {
+		return p.settingErr
+	}
 	frame := utils.AcquireByteBuffer()
 	defer utils.ReleaseByteBuffer(frame)
 	ids := p.xferPipe.Ids()

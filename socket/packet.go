@@ -78,6 +78,7 @@ type Packet struct {
 	xferPipe    xfer.XferPipe
 	size        uint32
 	ctx         context.Context
+	settingErr  error // the first setting that could not be applied
 }
 
 var (
@@ -121,6 +122,7 @@ func (p *Packet) Reset(settings ...PacketSetting) {
 	p.xferPipe.Reset()
 	p.size = 0
 	p.ctx = nil
+	p.settingErr = nil
 	p.applySettings(settings)
 }
 
@@ -185,6 +187,10 @@ func (p *Packet) SetSize(size uint32) error {
 	p.size = size
 	return nil
 }
+
+// SettingErr returns the error of the first setting that could not be
+// applied (an unknown filter id), or nil. Writing the packet fails with it.
+func (p *Packet) SettingErr() error { return p.settingErr }
 
 // Context returns the context set by WithContext, or context.Background.
 func (p *Packet) Context() context.Context {
@@ -355,13 +361,13 @@ func WithNewBody(newBodyFunc NewBodyFunc) PacketSetting {
 	return func(p *Packet) { p.newBodyFunc = newBodyFunc }
 }
 
-// WithXferPipe appends transfer filters by id. An unknown id panics: ids
-// are constants of the program, and a silently unfiltered frame would be a
-// worse surprise.
+// WithXferPipe appends transfer filters by id. An unknown id is kept as
+// the packet's setting error: writing the packet then fails with it (an
+// ErrXfer) rather than send a frame without the filter asked for.
 func WithXferPipe(filterId ...byte) PacketSetting {
 	return func(p *Packet) {
-		if err := p.xferPipe.Append(filterId...); err != nil {
-			panic(err)
+		if err := p.xferPipe.Append(filterId...); err != nil && p.settingErr == nil {
+			p.settingErr = fmt.Errorf("%w: WithXferPipe: %v", ErrXfer, err)
 		}
 	}
 }
