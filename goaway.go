@@ -2,6 +2,7 @@ package tp
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/teleport-go/teleport/socket"
@@ -83,10 +84,29 @@ func (s *session) migrate(old *sockRef) bool {
 	}
 	old.retired.Store(true)
 	s.sock.Store(sock)
+	if s.closed.Load() {
+		// Closed while dialing: closeBy may have closed old, not sock.
+		_ = sock.Close()
+	}
 	AnywayGo(func() { s.readLoop(sock) })
 	s.closeIfDrained(old)
 	Debugf("tp: session %s: moved to a new connection to %s", s.Id(), s.dialAddr)
 	return true
+}
+
+// retiredBroken handles the end of a retired connection's read loop: when
+// it was replaced, the pulls still waiting on it end with CodeConnClosed;
+// when it was not (the session was draining), the session closes.
+func (s *session) retiredBroken(sock *sockRef, err error) {
+	if sock == s.sock.Load() {
+		s.closeBy(err)
+		return
+	}
+	_ = sock.Close()
+	for _, cmd := range s.pending.takeIf(func(c *PullCmd) bool { return c.sock == sock }) {
+		cmd.rerr = rerrConnClosed.withDetail(fmt.Sprintf("the connection the pull was sent on closed: %v", err))
+		cmd.done()
+	}
 }
 
 // acquireSock returns the connection a new pull is written on, counted in
@@ -114,6 +134,12 @@ func (s *session) releaseSock(sock *sockRef) {
 
 // retiredIdle ends a retired connection whose pulls have all ended.
 func (s *session) retiredIdle(sock *sockRef) {
+	if s.closed.Load() {
+		// Already closing (maybe in closeBy itself, ending the pulls
+		// whose end brought us here): only the connection is left.
+		_ = sock.Close()
+		return
+	}
 	if sock == s.sock.Load() {
 		s.closeBy(errGoaway)
 		return

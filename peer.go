@@ -316,6 +316,10 @@ func (p *Peer) RangeSession(fn func(sess Session) bool) {
 // CountSession returns the number of open sessions.
 func (p *Peer) CountSession() int { return p.sessions.len() }
 
+// closeWriteGrace is how long, once Close has waited for remote peers to
+// leave, a write may stay blocked before its session is given up.
+const closeWriteGrace = 2 * time.Second
+
 // Close stops listening and tells every remote peer it is closing (a
 // goaway); while they move away or finish, it goes on serving them, for
 // DefaultCloseDrain at most. Then it answers new pulls with CodeConnClosed,
@@ -351,6 +355,12 @@ func (p *Peer) close(drain, timeout time.Duration) error {
 		time.Sleep(2 * time.Millisecond)
 	}
 	p.rejecting.Store(true)
+	// A remote peer that stopped reading would keep the handlers writing
+	// to it forever: writes blocked past closeWriteGrace fail from now on,
+	// closing that session, and its handlers finish.
+	for _, s := range p.sessions.all() {
+		_ = s.sock.Load().SetWriteDeadline(time.Now().Add(closeWriteGrace))
+	}
 	for p.handling.Load() > 0 && (timeout == 0 || time.Since(start) < timeout) {
 		time.Sleep(2 * time.Millisecond)
 	}

@@ -37,6 +37,20 @@ func (t *pendingTable) take(seq uint64) *PullCmd {
 	return cmd
 }
 
+// takeIf removes and returns the pulls for which keep is true.
+func (t *pendingTable) takeIf(keep func(*PullCmd) bool) []*PullCmd {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var taken []*PullCmd
+	for seq, cmd := range t.cmds {
+		if keep(cmd) {
+			taken = append(taken, cmd)
+			delete(t.cmds, seq)
+		}
+	}
+	return taken
+}
+
 // close refuses further puts and returns every pull still waiting.
 func (t *pendingTable) close() []*PullCmd {
 	t.mu.Lock()

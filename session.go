@@ -202,14 +202,15 @@ func (s *session) Id() string {
 }
 
 func (s *session) SetId(newId string) {
-	old := s.Id()
-	if old == newId {
-		return
-	}
+	s.peer.sessions.setId(s, newId)
+}
+
+// storeId sets the id field; callers hold the session table's lock, so the
+// table's index and the id change together.
+func (s *session) storeId(id string) {
 	s.idMu.Lock()
-	s.id = newId
+	s.id = id
 	s.idMu.Unlock()
-	s.peer.sessions.rekey(s, old, newId)
 }
 
 func (s *session) Peer() *Peer { return s.peer }
@@ -493,7 +494,8 @@ func (s *session) readLoop(sock *sockRef) {
 				return
 			}
 			if sock.retired.Load() {
-				return // replaced after a goaway; its last replies came in
+				s.retiredBroken(sock, err)
+				return
 			}
 			if s.canRedial() {
 				if sock = s.redial(sock, err); sock != nil {

@@ -33,17 +33,20 @@ func (t *sessionTable) remove(s *session) {
 	}
 }
 
-// rekey moves s from oldId to newId in the index, if s is in the table.
-func (t *sessionTable) rekey(s *session, oldId, newId string) {
+// setId changes the id of s and, if s is in the table, its key in the
+// index, under one lock: a concurrent remove sees either id, never half.
+func (t *sessionTable) setId(s *session, newId string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	oldId := s.Id()
+	s.storeId(newId)
 	if _, ok := t.set[s]; !ok {
 		return
 	}
 	if t.byId[oldId] == s {
 		delete(t.byId, oldId)
 	}
-	t.byId[newId] = s
+	t.byId[s.Id()] = s
 }
 
 func (t *sessionTable) get(id string) *session {
