@@ -82,8 +82,10 @@ func (s *session) migrate(old *sockRef) bool {
 		_ = sock.Close()
 		return false
 	}
-	old.retired.Store(true)
+	// The new connection is current before the old one is retired: a pull
+	// starting in between then still finds a connection to write on.
 	s.sock.Store(sock)
+	old.retired.Store(true)
 	if s.closed.Load() {
 		// Closed while dialing: closeBy may have closed old, not sock.
 		_ = sock.Close()
