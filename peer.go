@@ -318,7 +318,7 @@ func (p *Peer) CountSession() int { return p.sessions.len() }
 
 // closeWriteGrace is how long, once Close has waited for remote peers to
 // leave, a write may stay blocked before its session is given up.
-const closeWriteGrace = 2 * time.Second
+const closeWriteGrace = time.Second
 
 // Close stops listening and tells every remote peer it is closing (a
 // goaway); while they move away or finish, it goes on serving them, for
