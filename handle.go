@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/teleport-go/teleport/socket"
+	"github.com/teleport-go/teleport/utils"
 )
 
 // bindBody runs in the read loop once the header is decoded: it runs the
@@ -51,6 +52,10 @@ func (c *handlerCtx) finishReply() {
 	cmd := c.pullCmd
 	if cmd == nil {
 		return
+	}
+	if c.input.Meta().Len() > 0 {
+		cmd.inputMeta = new(utils.Args)
+		c.input.Meta().CopyTo(cmd.inputMeta)
 	}
 	switch {
 	case c.rerr != nil:

@@ -5,6 +5,7 @@ import (
 
 	"github.com/henrylee2cn/goutil"
 	"github.com/teleport-go/teleport/socket"
+	"github.com/teleport-go/teleport/utils"
 )
 
 // PullCmd is one pull: what was sent, and once done, the reply or the
@@ -20,6 +21,9 @@ type PullCmd struct {
 	cost    time.Duration
 	public  goutil.Map
 	stopCtx func() bool // stops the context watch, when there is one
+	// inputMeta is a copy of the reply's metadata, made only when the
+	// reply carried any.
+	inputMeta *utils.Args
 }
 
 var _ WriteCtx = (*PullCmd)(nil)
@@ -32,6 +36,15 @@ func (c *PullCmd) Result() (interface{}, *Rerror) { return c.reply, c.rerr }
 
 // Rerror returns the error of the pull, nil on success.
 func (c *PullCmd) Rerror() *Rerror { return c.rerr }
+
+// InputMeta returns the metadata of the reply (set by the handler with
+// SetMeta), empty when there was none or no reply came.
+func (c *PullCmd) InputMeta() *utils.Args {
+	if c.inputMeta == nil {
+		return new(utils.Args)
+	}
+	return c.inputMeta
+}
 
 // CostTime returns the time from sending the pull to its end.
 func (c *PullCmd) CostTime() time.Duration { return c.cost }

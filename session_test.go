@@ -417,3 +417,24 @@ func TestUnknownFilterSettingFailsTheWrite(t *testing.T) {
 		t.Fatalf("the session broke: %v", r)
 	}
 }
+
+// The caller reads the metadata a handler set on its reply.
+func TestPullCmdInputMeta(t *testing.T) {
+	p := newPair(t, nil, nil, regHome)
+	var got string
+	cmd := p.cliSess.Pull("/home/meta", struct{}{}, &got)
+	if cmd.Rerror() != nil {
+		t.Fatal(cmd.Rerror())
+	}
+	if v := string(cmd.InputMeta().Peek("reply-key")); v != "reply value" {
+		t.Fatalf("InputMeta reply-key = %q", v)
+	}
+	plain := p.cliSess.Pull("/home/test_add", [2]int{1, 2}, nil)
+	if plain.InputMeta().Len() != 0 {
+		t.Fatalf("a reply without metadata has %d pairs", plain.InputMeta().Len())
+	}
+	failed := p.cliSess.Pull("/home/fail", 499, nil)
+	if failed.InputMeta().Peek(MetaRerrorKey) == nil {
+		t.Fatal("an error reply's metadata lacks the Rerror")
+	}
+}
