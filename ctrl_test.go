@@ -66,3 +66,9 @@ func (n *Note) Panic(*struct{}) { panic("push boom") }
 var counting atomic.Int64
 
 func (n *Note) Count(*int) { counting.Add(1) }
+
+// blockGate holds Note.Block until closed; each test sets its own.
+var blockGate chan struct{}
+
+// Block waits for blockGate.
+func (n *Note) Block(*int) { <-blockGate }

@@ -179,3 +179,28 @@ func TestBadSessionDoesNotHarmOthers(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A peer flooding pushes whose handlers block cannot start more than
+// MaxSessionHandlers of them: the read loop then stops reading.
+func TestSessionHandlersAreBounded(t *testing.T) {
+	blockGate = make(chan struct{})
+	p := newPair(t, nil, nil, regHome)
+	const flood = MaxSessionHandlers + 200
+	pushed := make(chan struct{})
+	go func() {
+		defer close(pushed)
+		for i := range flood {
+			if rerr := p.cliSess.Push("/note/block", i); rerr != nil {
+				return
+			}
+		}
+	}()
+	waitFor(t, "the handlers to fill up", func() bool { return p.srv.handling.Load() >= MaxSessionHandlers+1 })
+	time.Sleep(50 * time.Millisecond) // give a runaway read loop the chance to go on
+	if n := p.srv.handling.Load(); n > MaxSessionHandlers+1 {
+		t.Fatalf("%d handlers running for one session, want at most %d", n, MaxSessionHandlers+1)
+	}
+	close(blockGate)
+	<-pushed
+	waitFor(t, "the flood to be handled", func() bool { return p.srv.handling.Load() == 0 })
+}

@@ -81,6 +81,12 @@ type (
 	}
 )
 
+// MaxSessionHandlers bounds the handlers running at once for the messages
+// of one connection. Past it the read loop runs the next handler itself
+// and reads nothing meanwhile; a handler that then waits for a reply on
+// its own session waits until the others have finished.
+const MaxSessionHandlers = 1024
+
 // errSessionClosed is what writing on a closed session returns.
 var errSessionClosed = errors.New("tp: session is closed")
 
@@ -517,9 +523,12 @@ func (s *session) readLoop(sock *sockRef) {
 			p.putCtx(c)
 		case TypePull, TypePush:
 			p.handling.Add(1)
-			sock.handling.Add(1)
-			if !Go(c.handleFn) {
-				c.handle() // the pool is exhausted: push back on the sender
+			// Past MaxSessionHandlers, or with the pool exhausted, the
+			// read loop handles the message itself: it stops reading
+			// meanwhile, and TCP pushes back on the sender, so one
+			// flooding peer cannot take every goroutine.
+			if sock.handling.Add(1) > MaxSessionHandlers || !Go(c.handleFn) {
+				c.handle()
 			}
 		default:
 			Warnf("tp: session %s: dropped a packet of unknown type %d (uri %q, seq %d)", s.Id(), c.input.Ptype(), c.input.Uri(), c.input.Seq())
