@@ -70,5 +70,10 @@ func (n *Note) Count(*int) { counting.Add(1) }
 // blockGate holds Note.Block until closed; each test sets its own.
 var blockGate chan struct{}
 
-// Block waits for blockGate.
-func (n *Note) Block(*int) { <-blockGate }
+// Blocker is a push controller whose handler waits for blockGate.
+type Blocker struct {
+	PushCtx
+}
+
+// Wait waits for blockGate.
+func (b *Blocker) Wait(*int) { <-blockGate }

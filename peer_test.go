@@ -184,13 +184,13 @@ func TestBadSessionDoesNotHarmOthers(t *testing.T) {
 // MaxSessionHandlers of them: the read loop then stops reading.
 func TestSessionHandlersAreBounded(t *testing.T) {
 	blockGate = make(chan struct{})
-	p := newPair(t, nil, nil, regHome)
+	p := newPair(t, nil, nil, func(srv, cli *Peer) { srv.PushRouter.Reg(new(Blocker)) })
 	const flood = MaxSessionHandlers + 200
 	pushed := make(chan struct{})
 	go func() {
 		defer close(pushed)
 		for i := range flood {
-			if rerr := p.cliSess.Push("/note/block", i); rerr != nil {
+			if rerr := p.cliSess.Push("/blocker/wait", i); rerr != nil {
 				return
 			}
 		}

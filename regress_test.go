@@ -244,7 +244,7 @@ func TestReviewCloseHangsOnPeerThatNeverReads(t *testing.T) {
 	go func() { srv.Close(); close(closed) }()
 	select {
 	case <-closed:
-	case <-time.After(DefaultCloseDrain + closeWriteGrace + 5*time.Second): // bounded, with room for a loaded machine
+	case <-time.After(DefaultCloseDrain + closeWriteGrace + 10*time.Second): // a hang detector, with room for a loaded machine
 		conn.Close()
 		<-closed
 		t.Fatal("Peer.Close hung behind a remote peer that never reads")
