@@ -348,25 +348,32 @@ func (p *Peer) close(drain, timeout time.Duration) error {
 	p.mu.Unlock()
 
 	start := time.Now()
+	// A remote peer that stopped reading would keep every write to it,
+	// the goaway and the handlers' replies, blocked forever: writes still
+	// blocked closeWriteGrace after the drain fail, closing that session.
+	// The goaways go out on their own goroutines, so that one such peer
+	// cannot hold up the others' (or Close).
+	writeDeadline := start.Add(drain + closeWriteGrace)
+	var goaways sync.WaitGroup
 	for _, s := range p.sessions.all() {
-		s.sendGoaway()
+		_ = s.sock.Load().SetWriteDeadline(writeDeadline)
+		goaways.Add(1)
+		go func() {
+			defer goaways.Done()
+			s.sendGoaway()
+		}()
 	}
 	for p.sessions.len() > 0 && time.Since(start) < drain {
 		time.Sleep(2 * time.Millisecond)
 	}
 	p.rejecting.Store(true)
-	// A remote peer that stopped reading would keep the handlers writing
-	// to it forever: writes blocked past closeWriteGrace fail from now on,
-	// closing that session, and its handlers finish.
-	for _, s := range p.sessions.all() {
-		_ = s.sock.Load().SetWriteDeadline(time.Now().Add(closeWriteGrace))
-	}
 	for p.handling.Load() > 0 && (timeout == 0 || time.Since(start) < timeout) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	for _, s := range p.sessions.all() {
 		s.closeBy(nil)
 	}
+	goaways.Wait()
 	p.readLoops.Wait()
 	unregisterPeer(p)
 	return errors.Join(errs...)
