@@ -11,9 +11,10 @@
 //	// TestAdd is the route /home/test_add.
 //	func (h *Home) TestAdd(a *[2]int) (int, *tp.Rerror) { return a[0] + a[1], nil }
 //
-//	srv := tp.NewPeer(&tp.PeerConfig{ListenAddrs: []string{"127.0.0.1:9090"}})
+//	srv := tp.NewPeer(nil)
 //	srv.PullRouter.Reg(new(Home))
-//	go srv.Listen()
+//	lis, _ := net.Listen("tcp", "127.0.0.1:9090")
+//	go srv.Serve(lis) // or Listen, serving PeerConfig.ListenAddrs
 //
 //	sess, rerr := tp.NewPeer(nil).Dial("127.0.0.1:9090")
 //	var sum int

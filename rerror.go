@@ -16,8 +16,11 @@ const (
 	TypePush      byte = 3
 )
 
-// Error codes of Rerror. Handlers may use their own codes too; these are the
-// ones the framework itself produces.
+// Error codes of Rerror, as teleport v3 numbered them. Handlers may use
+// their own codes too. The framework itself produces CodeConnClosed,
+// CodeWriteFailed, CodeDialFailed, CodeBadPacket, CodeNotFound,
+// CodeHandleTimeout and CodeInternalServerError; the others are for
+// handlers and plugins.
 const (
 	CodeUnknownError        int32 = -1
 	CodeConnClosed          int32 = 102

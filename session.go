@@ -50,8 +50,9 @@ type (
 		// Peer returns the peer the session belongs to.
 		Peer() *Peer
 		// AsyncPull sends a pull and delivers the finished PullCmd on
-		// done (a nil done gets a new buffered channel). args and reply
-		// of type []byte or *[]byte use the string codec.
+		// done (a nil done gets a new buffered channel). args of type
+		// []byte or *[]byte use the string codec; the reply comes in the
+		// codec the handler chose (the pull's, unless it set another).
 		AsyncPull(uri string, args interface{}, reply interface{}, done chan *PullCmd, setting ...socket.PacketSetting)
 		// Pull sends a pull and waits for its end; reply receives the
 		// decoded reply body.
