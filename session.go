@@ -341,18 +341,7 @@ func (s *session) AsyncPull(uri string, args interface{}, reply interface{}, don
 	cmd := &PullCmd{sess: s, reply: reply, doneCh: done, start: time.Now()}
 	out := &cmd.output
 	seq := s.seq.Add(1)
-	out.SetSeq(seq)
-	out.SetPtype(TypePull)
-	out.SetUri(uri)
-	out.SetBody(args)
-	out.SetBodyCodec(s.bodyCodecFor(args))
-	for _, set := range setting {
-		if set != nil {
-			set(out)
-		}
-	}
-	out.SetSeq(seq) // settings must not break the pairing of the reply
-	out.SetPtype(TypePull)
+	s.fillOutput(out, TypePull, seq, uri, args, setting)
 	if rerr := runHooks("PreWritePull", s.peer.plugins.get().preWritePull, WriteCtx(cmd), PreWritePullPlugin.PreWritePull); rerr != nil {
 		cmd.rerr = rerr
 		cmd.done()
@@ -391,6 +380,22 @@ func (s *session) AsyncPull(uri string, args interface{}, reply interface{}, don
 	runHooks("PostWritePull", s.peer.plugins.get().postWritePull, WriteCtx(cmd), PostWritePullPlugin.PostWritePull)
 }
 
+// fillOutput prepares an outgoing pull or push, then applies the caller's
+// settings; the seq and type are set again after them, since a setting
+// must not break the pairing of a reply.
+func (s *session) fillOutput(out *socket.Packet, ptype byte, seq uint64, uri string, args interface{}, setting []socket.PacketSetting) {
+	out.SetUri(uri)
+	out.SetBody(args)
+	out.SetBodyCodec(s.bodyCodecFor(args))
+	for _, set := range setting {
+		if set != nil {
+			set(out)
+		}
+	}
+	out.SetSeq(seq)
+	out.SetPtype(ptype)
+}
+
 // timeoutPull ends the pull of seq with CodeHandleTimeout, unless another
 // end took it first.
 func (s *session) timeoutPull(seq uint64, ctx context.Context) {
@@ -404,17 +409,7 @@ func (s *session) Push(uri string, args interface{}, setting ...socket.PacketSet
 	c := s.peer.getCtx(s)
 	defer s.peer.putCtx(c)
 	out := &c.output
-	out.SetSeq(s.seq.Add(1))
-	out.SetPtype(TypePush)
-	out.SetUri(uri)
-	out.SetBody(args)
-	out.SetBodyCodec(s.bodyCodecFor(args))
-	for _, set := range setting {
-		if set != nil {
-			set(out)
-		}
-	}
-	out.SetPtype(TypePush)
+	s.fillOutput(out, TypePush, s.seq.Add(1), uri, args, setting)
 	hooks := s.peer.plugins.get()
 	if rerr := runHooks("PreWritePush", hooks.preWritePush, WriteCtx(c), PreWritePushPlugin.PreWritePush); rerr != nil {
 		return rerr
