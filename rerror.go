@@ -32,6 +32,10 @@ const (
 	CodeHandleTimeout       int32 = 408
 	CodeInternalServerError int32 = 500
 	CodeNotImplemented      int32 = 501
+	// CodeServiceUnavailable (beyond v3) answers a pull the peer will not
+	// run now, because it is overloaded or going away: retry elsewhere or
+	// later. The handler did not run.
+	CodeServiceUnavailable int32 = 503
 )
 
 // MetaRerrorKey is the reply metadata key that carries a Rerror as JSON.
