@@ -99,7 +99,7 @@ func TestFastProtoMatchesHandBuiltFrames(t *testing.T) {
 			name: "pull with json body and escaped metadata",
 			frame: handFrame{
 				seq: 1, ptype: 1, uri: "/home/test_add?x=1",
-				meta:      "a+b=c%26d&key=v%3D1%25&%E4%BD%A0=%2F%3F",
+				meta:      "a%20b=c%26d&key=v%3D1%25&%E4%BD%A0=%2F%3F",
 				bodyCodec: 'j', body: "[1,2]",
 			},
 			pack: []PacketSetting{

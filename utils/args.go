@@ -12,8 +12,8 @@ var ErrBadEscape = errors.New("utils: bad %-escape in query string")
 
 // Args is ordered packet metadata: key/value pairs that may repeat.
 //
-// Its wire form is a URL query string (k1=v1&k2=v2, URL-escaped), the form
-// teleport v3 peers send. The zero value is ready to use. An Args is not
+// Its wire form is a URL query string (k1=v1&k2=v2), escaped byte for byte
+// as teleport v3.0 writes it (see AppendQueryEscaped). The zero value is ready to use. An Args is not
 // safe for concurrent use.
 type Args struct {
 	kvs []argsKV
@@ -159,8 +159,8 @@ func (a *Args) CopyTo(dst *Args) {
 	}
 }
 
-// QueryString returns the URL-escaped wire form, k1=v1&k2=v2. The slice is
-// valid until a is changed.
+// QueryString returns the wire form, k1=v1&k2=v2, a pair with an empty
+// value written as its key alone (but an empty key and value as "="). The slice is valid until a is changed.
 func (a *Args) QueryString() []byte {
 	a.buf = a.AppendBytes(a.buf[:0])
 	return a.buf
@@ -178,8 +178,12 @@ func (a *Args) AppendBytes(dst []byte) []byte {
 			dst = append(dst, '&')
 		}
 		dst = AppendQueryEscaped(dst, a.kvs[i].key)
-		dst = append(dst, '=')
-		dst = AppendQueryEscaped(dst, a.kvs[i].value)
+		// v3.0 writes a pair with no value as the key alone; a pair with
+		// neither would vanish, so it keeps its '='.
+		if len(a.kvs[i].value) > 0 || len(a.kvs[i].key) == 0 {
+			dst = append(dst, '=')
+			dst = AppendQueryEscaped(dst, a.kvs[i].value)
+		}
 	}
 	return dst
 }
