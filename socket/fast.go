@@ -189,21 +189,25 @@ func (f *fastProto) write(frame []byte) error {
 // Unpack reads one frame into p, checking every length against the bytes
 // present and the size limit before using it.
 func (f *fastProto) Unpack(p *Packet) error {
-	// The head (size, proto id, filter count) is checked before the rest
-	// is read, so a peer speaking another protocol (a TLS client hello,
-	// an HTTP request) is refused at once instead of awaited.
-	if _, err := io.ReadFull(f.r, f.head[:]); err != nil {
+	// The head is checked piece by piece as it arrives: a declared size
+	// out of bounds is refused on its 4 bytes, and a peer speaking another
+	// protocol (a TLS client hello, an HTTP request) on the proto id,
+	// instead of being awaited.
+	if err := readHead(f.r, f.head[:4], 0); err != nil {
 		return err
 	}
 	size := binary.BigEndian.Uint32(f.head[:])
-	if f.head[4] != FastProtoId {
-		return fmt.Errorf("%w: %q, want %q", ErrProtoId, f.head[4], FastProtoId)
-	}
 	if size < MinFrameSize {
-		return fmt.Errorf("%w: %d < %d bytes", ErrFrameTooSmall, size, MinFrameSize)
+		return fmt.Errorf("%w: %d < %d bytes (head % x)", ErrFrameTooSmall, size, MinFrameSize, f.head[:4])
 	}
 	if err := checkPacketSize(size); err != nil {
+		return fmt.Errorf("%w (head %q)", err, f.head[:4])
+	}
+	if err := readHead(f.r, f.head[4:], 4); err != nil {
 		return err
+	}
+	if f.head[4] != FastProtoId {
+		return fmt.Errorf("%w: %q, want %q", ErrProtoId, f.head[4], FastProtoId)
 	}
 	frame := utils.AcquireByteBuffer()
 	defer utils.ReleaseByteBuffer(frame)
@@ -228,6 +232,20 @@ func (f *fastProto) Unpack(p *Packet) error {
 	}
 	p.size = size
 	return f.decodePayload(p, data)
+}
+
+// readHead fills b, the part of a frame head after the first off bytes. A
+// stream that ends before the first byte of a frame is io.EOF, a clean end;
+// one that ends inside the head is ErrTruncated, like any other cut frame.
+func readHead(r io.Reader, b []byte, off int) error {
+	n, err := io.ReadFull(r, b)
+	if err == nil || err == io.EOF && off == 0 {
+		return err
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("%w: stream ended inside a frame head, after %d of %d bytes: %w", ErrTruncated, off+n, frameHeadLen, err)
 }
 
 // readFrameRest reads n bytes into buf, growing it at most readStep ahead of
