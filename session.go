@@ -82,11 +82,12 @@ type (
 	}
 )
 
-// MaxSessionHandlers bounds the handlers running at once for the messages
-// of one connection. Past it the read loop runs the next handler itself
-// and reads nothing meanwhile; a handler that then waits for a reply on
-// its own session waits until the others have finished.
-const MaxSessionHandlers = 1024
+// MaxSessionHandlers is the default bound on the handlers running at once
+// for the messages of one session.
+//
+// Deprecated: use PeerConfig.MaxSessionHandlers and its default,
+// DefaultMaxSessionHandlers.
+const MaxSessionHandlers = DefaultMaxSessionHandlers
 
 // errSessionClosed is what writing on a closed session returns.
 var errSessionClosed = errors.New("tp: session is closed")
