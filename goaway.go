@@ -3,6 +3,7 @@ package tp
 import (
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/teleport-go/teleport/socket"
@@ -42,11 +43,11 @@ func (s *session) onGoaway(sock *sockRef) {
 	}
 	Debugf("tp: session %s: the remote peer is closing", s.Id())
 	if s.canRedial() {
-		AnywayGo(func() {
+		go func() {
 			if !s.migrate(sock) {
 				s.drain(sock)
 			}
-		})
+		}()
 		return
 	}
 	s.drain(sock)
@@ -90,7 +91,7 @@ func (s *session) migrate(old *sockRef) bool {
 		// Closed while dialing: closeBy may have closed old, not sock.
 		_ = sock.Close()
 	}
-	AnywayGo(func() { s.readLoop(sock) })
+	go s.readLoop(sock)
 	s.closeIfDrained(old)
 	Debugf("tp: session %s: moved to a new connection to %s", s.Id(), s.dialAddr)
 	return true
@@ -143,7 +144,11 @@ func (s *session) retiredIdle(sock *sockRef) {
 		return
 	}
 	if sock == s.sock.Load() {
-		s.closeBy(errGoaway)
+		if sock.readEOF.Load() {
+			s.closeBy(io.EOF)
+		} else {
+			s.closeBy(errGoaway)
+		}
 		return
 	}
 	_ = sock.Close()

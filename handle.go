@@ -143,7 +143,14 @@ func (c *handlerCtx) handle() {
 	defer func() {
 		p.putCtx(c)
 		p.handling.Add(-1)
-		if sock.handling.Add(-1) == 0 && sock.retired.Load() {
+		n := sock.handling.Add(-1)
+		if limit := int64(p.cfg.MaxSessionHandlers); limit > 0 && n >= limit {
+			select { // a read loop may wait for this slot
+			case sock.slotFreedCh <- struct{}{}:
+			default:
+			}
+		}
+		if n == 0 && sock.retired.Load() {
 			s.closeIfDrained(sock)
 		}
 	}()
@@ -151,6 +158,19 @@ func (c *handlerCtx) handle() {
 		c.handlePull()
 	} else {
 		c.handlePush()
+	}
+}
+
+// overloaded marks a message that arrived past the session's handler
+// limit with RejectOverload: a pull is answered CodeServiceUnavailable, a
+// push dropped, and neither handler runs.
+func (c *handlerCtx) overloaded(limit int64) {
+	if c.rerr != nil {
+		return // already refused (not found, peer closing, a hook)
+	}
+	c.rerr = rerrServiceUnavailable.withDetail(fmt.Sprintf("%d handlers already running for this session", limit))
+	if c.input.Ptype() == TypePush && overloadLog.allow() {
+		Warnf("tp: session %s: overloaded, dropped push %s (at most one such line a second)", c.sess.Id(), c.input.Uri())
 	}
 }
 

@@ -83,7 +83,7 @@ func (c *PullCmd) done() {
 	if cap(c.doneCh) == 0 {
 		// An unbuffered channel would block the read loop; deliver
 		// from a goroutine of its own.
-		AnywayGo(func() { c.doneCh <- c })
+		go func() { c.doneCh <- c }()
 		return
 	}
 	select {

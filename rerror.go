@@ -205,13 +205,14 @@ func (r *Rerror) appendJSON(dst []byte) []byte {
 
 // The framework's own errors, copied before a Detail is added.
 var (
-	rerrConnClosed    = NewRerror(CodeConnClosed, "Connection Closed", "")
-	rerrWriteFailed   = NewRerror(CodeWriteFailed, "Write Failed", "")
-	rerrDialFailed    = NewRerror(CodeDialFailed, "Dial Failed", "")
-	rerrBadPacket     = NewRerror(CodeBadPacket, "Bad Packet", "")
-	rerrNotFound      = NewRerror(CodeNotFound, "Not Found", "")
-	rerrHandleTimeout = NewRerror(CodeHandleTimeout, "Handle Timeout", "")
-	rerrInternal      = NewRerror(CodeInternalServerError, "Internal Server Error", "")
+	rerrConnClosed         = NewRerror(CodeConnClosed, "Connection Closed", "")
+	rerrWriteFailed        = NewRerror(CodeWriteFailed, "Write Failed", "")
+	rerrDialFailed         = NewRerror(CodeDialFailed, "Dial Failed", "")
+	rerrBadPacket          = NewRerror(CodeBadPacket, "Bad Packet", "")
+	rerrNotFound           = NewRerror(CodeNotFound, "Not Found", "")
+	rerrHandleTimeout      = NewRerror(CodeHandleTimeout, "Handle Timeout", "")
+	rerrInternal           = NewRerror(CodeInternalServerError, "Internal Server Error", "")
+	rerrServiceUnavailable = NewRerror(CodeServiceUnavailable, "Service Unavailable", "")
 )
 
 // withDetail returns a copy of r with detail set.

@@ -135,10 +135,16 @@ type sockRef struct {
 	// retired is set when a goaway moved the session elsewhere: the
 	// connection closes once its pulls in flight have ended.
 	retired atomic.Bool
-	// readDeadline and writeDeadline record that a deadline is set, so
-	// that one left by an earlier timeout is cleared when it becomes 0.
-	readDeadline  atomic.Bool
-	writeDeadline atomic.Bool
+	// readEOF is set when the remote peer closed its side of the
+	// connection: the session closes once the handlers of what it sent
+	// have replied.
+	readEOF atomic.Bool
+	// slotFreedCh wakes the read loop waiting for one of the session's
+	// handlers to finish (MaxSessionHandlers); never closed.
+	slotFreedCh chan struct{}
+	// readDeadline records that a read deadline is set, so that one left
+	// by an earlier timeout is cleared when it becomes 0.
+	readDeadline atomic.Bool
 }
 
 // setReadDeadline applies timeout d (0: none) to the next read.
@@ -151,22 +157,28 @@ func (s *sockRef) setReadDeadline(d time.Duration) {
 	}
 }
 
-// setWriteDeadline applies timeout d (0: none) to the next write.
-func (s *sockRef) setWriteDeadline(d time.Duration) {
-	if d > 0 {
-		_ = s.SetWriteDeadline(time.Now().Add(d))
-		s.writeDeadline.Store(true)
-	} else if s.writeDeadline.Swap(false) {
-		_ = s.SetWriteDeadline(time.Time{})
+// writeTimeouter is how the socket package's sockets bound each write from
+// its start.
+type writeTimeouter interface{ SetWriteTimeout(time.Duration) }
+
+// setWriteTimeout bounds every write on the connection to d (0: none) from
+// the moment it starts: frames queued behind a blocked write cannot extend
+// its deadline.
+func (s *sockRef) setWriteTimeout(d time.Duration) {
+	if wt, ok := s.Socket.(writeTimeouter); ok {
+		wt.SetWriteTimeout(d)
 	}
 }
 
-func newSockRef(conn net.Conn, protoFunc []socket.ProtoFunc) *sockRef {
-	return &sockRef{
-		Socket:   socket.NewSocket(conn, protoFunc...),
-		remoteIp: addrIp(conn.RemoteAddr()),
-		localIp:  addrIp(conn.LocalAddr()),
+func newSockRef(conn net.Conn, protoFunc []socket.ProtoFunc, writeTimeout time.Duration) *sockRef {
+	s := &sockRef{
+		Socket:      socket.NewSocket(conn, protoFunc...),
+		remoteIp:    addrIp(conn.RemoteAddr()),
+		localIp:     addrIp(conn.LocalAddr()),
+		slotFreedCh: make(chan struct{}, 1),
 	}
+	s.setWriteTimeout(writeTimeout)
+	return s
 }
 
 var (
@@ -177,9 +189,9 @@ var (
 
 func newSession(p *Peer, conn net.Conn, protoFunc []socket.ProtoFunc) *session {
 	s := &session{peer: p, public: goutil.RwMap(), closeCh: make(chan struct{}), protoFunc: protoFunc}
-	s.sock.Store(newSockRef(conn, protoFunc))
 	s.readTimeout.Store(int64(p.cfg.DefaultReadTimeout))
 	s.writeTimeout.Store(int64(p.cfg.DefaultWriteTimeout))
+	s.sock.Store(newSockRef(conn, protoFunc, p.cfg.DefaultWriteTimeout))
 	return s
 }
 
@@ -236,14 +248,16 @@ func (s *session) WriteTimeout() time.Duration    { return time.Duration(s.write
 func (s *session) SetReadTimeout(d time.Duration) { s.readTimeout.Store(int64(d)) }
 func (s *session) SetWriteTimeout(d time.Duration) {
 	s.writeTimeout.Store(int64(d))
+	s.sock.Load().setWriteTimeout(d)
+	if sock := s.handshaking.Load(); sock != nil {
+		sock.setWriteTimeout(d)
+	}
 }
 
 // Send writes a raw packet, for handshakes before the read loop starts
 // (also on the new connection of a redial, while its PostDial hooks run).
 func (s *session) Send(p *socket.Packet) error {
-	sock := s.handshakeSock()
-	sock.setWriteDeadline(s.WriteTimeout())
-	return sock.WritePacket(p)
+	return s.handshakeSock().WritePacket(p)
 }
 
 // Receive reads a raw packet, for handshakes before the read loop starts.
@@ -279,7 +293,6 @@ func (s *session) writeOn(sock *sockRef, p *socket.Packet) error {
 	if err := p.SettingErr(); err != nil {
 		return err // whatever the protocol: nothing is sent
 	}
-	sock.setWriteDeadline(s.WriteTimeout())
 	err := sock.WritePacket(p)
 	if err != nil && !socket.IsPackError(err) {
 		s.breakConn(sock, &writeError{err})
@@ -505,6 +518,10 @@ func (s *session) readLoop(sock *sockRef) {
 					continue
 				}
 			}
+			if err == io.EOF {
+				s.remoteClosedWrite(sock)
+				return
+			}
 			s.closeBy(err)
 			return
 		}
@@ -519,17 +536,70 @@ func (s *session) readLoop(sock *sockRef) {
 			c.finishReply()
 			p.putCtx(c)
 		case TypePull, TypePush:
-			p.handling.Add(1)
-			// Past MaxSessionHandlers, or with the pool exhausted, the
-			// read loop handles the message itself: it stops reading
-			// meanwhile, and TCP pushes back on the sender, so one
-			// flooding peer cannot take every goroutine.
-			if sock.handling.Add(1) > MaxSessionHandlers || !Go(c.handleFn) {
-				c.handle()
+			if !s.dispatch(c, sock) {
+				return // the session closed while the message waited
 			}
 		default:
 			Warnf("tp: session %s: dropped a packet of unknown type %d (uri %q, seq %d)", s.Id(), c.input.Ptype(), c.input.Uri(), c.input.Seq())
 			p.putCtx(c)
 		}
 	}
+}
+
+// remoteClosedWrite handles a clean end of the remote peer's stream: it
+// sends nothing more, but may still read. Its pulls and pushes being
+// handled still get their replies; the pulls of ours waiting on sock end
+// now, since no reply can come; then the session closes.
+func (s *session) remoteClosedWrite(sock *sockRef) {
+	sock.readEOF.Store(true)
+	s.draining.Store(true)
+	sock.retired.Store(true)
+	for _, cmd := range s.pending.takeIf(func(c *PullCmd) bool { return c.sock == sock }) {
+		cmd.rerr = rerrConnClosed.withDetail("the remote peer closed the connection")
+		cmd.done()
+	}
+	s.closeIfDrained(sock)
+}
+
+// dispatch hands a pull or push read on sock to a pooled goroutine. It
+// returns false when the session closed while the message waited.
+//
+// Past PeerConfig.MaxSessionHandlers handlers running for the session, it
+// either answers at once with CodeServiceUnavailable (RejectOverload), or
+// waits for one of them to finish: the read loop stops reading meanwhile,
+// and TCP pushes back on the sender, so one flooding peer cannot take every
+// goroutine. It also waits, rather than run the handler itself, when the
+// goroutine pool is exhausted.
+func (s *session) dispatch(c *handlerCtx, sock *sockRef) bool {
+	p := s.peer
+	limit := int64(p.cfg.MaxSessionHandlers)
+	if n := sock.handling.Add(1); limit > 0 && n > limit {
+		if p.cfg.RejectOverload {
+			p.handling.Add(1)
+			c.overloaded(limit)
+			c.handle() // replies 503 or drops the push; handlers never run
+			return true
+		}
+		for sock.handling.Load() > limit {
+			select {
+			case <-sock.slotFreedCh:
+			case <-s.closeCh:
+				sock.handling.Add(-1)
+				p.putCtx(c)
+				return false
+			}
+		}
+	}
+	p.handling.Add(1)
+	for wait := time.Millisecond; !goHandler(c.handleFn); wait = min(2*wait, 100*time.Millisecond) {
+		select {
+		case <-time.After(wait):
+		case <-s.closeCh:
+			p.handling.Add(-1)
+			sock.handling.Add(-1)
+			p.putCtx(c)
+			return false
+		}
+	}
+	return true
 }

@@ -283,7 +283,7 @@ func (p *Packet) UnmarshalBody(bodyBytes []byte) error {
 	}
 	c, err := codec.Get(p.bodyCodec)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnknownBodyCodec, err)
+		return fmt.Errorf("%w: id %d (%q) for %d bytes of body", ErrUnknownBodyCodec, p.bodyCodec, p.bodyCodec, len(bodyBytes))
 	}
 	if err = c.Unmarshal(bodyBytes, p.body); err != nil {
 		return fmt.Errorf("%w: %s into %T: %v", ErrUnmarshalBody, c.Name(), p.body, err)

@@ -1,7 +1,10 @@
 package utils
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -9,6 +12,15 @@ import (
 // ErrBadEscape is returned by Args.ParseBytes for a '%' that is not followed
 // by two hexadecimal digits.
 var ErrBadEscape = errors.New("utils: bad %-escape in query string")
+
+// ErrTooManyPairs is returned by Args.ParseBytes for a query string of more
+// than MaxArgsPairs pairs.
+var ErrTooManyPairs = errors.New("utils: too many pairs in query string")
+
+// MaxArgsPairs bounds the pairs ParseBytes accepts. Each pair costs some
+// fifty bytes beyond its text, so without a bound a frame of "a&a&a…" would
+// cost many times its size to parse.
+const MaxArgsPairs = 1 << 16
 
 // Args is ordered packet metadata: key/value pairs that may repeat.
 //
@@ -195,14 +207,23 @@ func (a *Args) Parse(s string) error {
 
 // ParseBytes replaces the content of a with the pairs of the query string b.
 // A pair without '=' is a key with an empty value; empty pairs are skipped.
-// On error a holds the pairs parsed before the bad one.
+// More than MaxArgsPairs pairs is ErrTooManyPairs. On error a holds the
+// pairs parsed before the bad one.
 func (a *Args) ParseBytes(b []byte) error {
 	a.Reset()
+	// Size the pair table once: grown by append, it would allocate
+	// several times its final size along the way.
+	if n := min(bytes.Count(b, []byte{'&'})+1, MaxArgsPairs+1); cap(a.kvs) < n {
+		a.kvs = slices.Grow(a.kvs, n)
+	}
 	for len(b) > 0 {
 		var pair []byte
 		pair, b = cutByte(b, '&')
 		if len(pair) == 0 {
 			continue
+		}
+		if len(a.kvs) == MaxArgsPairs {
+			return fmt.Errorf("%w: more than %d", ErrTooManyPairs, MaxArgsPairs)
 		}
 		key, value := cutByte(pair, '=')
 		kv := a.grow()

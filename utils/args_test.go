@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -590,5 +591,44 @@ func BenchmarkArgsAppendBytes(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		buf = a.AppendBytes(buf[:0])
+	}
+}
+
+// TestArgsParseBoundsPairs: metadata of many tiny pairs is refused past
+// MaxArgsPairs, and parsing it up to there costs a bounded amount.
+func TestArgsParseBoundsPairs(t *testing.T) {
+	tests := []struct {
+		name  string
+		pairs int
+		err   error
+	}{
+		{"10 000 keys", 10000, nil},
+		{"at the bound", utils.MaxArgsPairs, nil},
+		{"one over", utils.MaxArgsPairs + 1, utils.ErrTooManyPairs},
+		{"4 MiB of a&a&", 2 << 20, utils.ErrTooManyPairs},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := []byte(strings.Repeat("a&", tt.pairs))
+			var a utils.Args
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			err := a.ParseBytes(in)
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("err = %v, want %v", err, tt.err)
+			}
+			if err == nil && a.Len() != tt.pairs {
+				t.Fatalf("%d pairs parsed, want %d", a.Len(), tt.pairs)
+			}
+			// A pair table of 48 bytes a pair, sized once, and each
+			// key's bytes (twice that under the race detector), up
+			// to the bound.
+			alloc := after.TotalAlloc - before.TotalAlloc
+			if bound := uint64(128 * min(tt.pairs, utils.MaxArgsPairs)); alloc > bound {
+				t.Fatalf("parsing %d bytes allocated %d, want at most %d", len(in), alloc, bound)
+			}
+		})
 	}
 }
