@@ -357,8 +357,7 @@ func (s *session) AsyncPull(uri string, args interface{}, reply interface{}, don
 	seq := s.seq.Add(1)
 	s.fillOutput(out, TypePull, seq, uri, args, setting)
 	if rerr := runHooks("PreWritePull", s.peer.plugins.get().preWritePull, WriteCtx(cmd), PreWritePullPlugin.PreWritePull); rerr != nil {
-		cmd.rerr = rerr
-		cmd.done()
+		cmd.end(rerr)
 		return
 	}
 	// The watch is set up before the pull enters the table, so that every
@@ -370,14 +369,12 @@ func (s *session) AsyncPull(uri string, args interface{}, reply interface{}, don
 	}
 	sock := s.acquireSock()
 	if sock == nil {
-		cmd.rerr = rerrConnClosed.withDetail(errSessionClosed.Error())
-		cmd.done()
+		cmd.end(rerrConnClosed.withDetail(errSessionClosed.Error()))
 		return
 	}
 	cmd.sock = sock
 	if !s.pending.put(seq, cmd) {
-		cmd.rerr = rerrConnClosed.withDetail(errSessionClosed.Error())
-		cmd.done()
+		cmd.end(rerrConnClosed.withDetail(errSessionClosed.Error()))
 		return
 	}
 	if ctx.Err() != nil {
@@ -386,8 +383,7 @@ func (s *session) AsyncPull(uri string, args interface{}, reply interface{}, don
 	}
 	if err := s.writeOn(sock, out); err != nil {
 		if s.pending.take(seq) != nil {
-			cmd.rerr = writeRerror(err)
-			cmd.done()
+			cmd.end(writeRerror(err))
 		}
 		return
 	}
@@ -414,8 +410,7 @@ func (s *session) fillOutput(out *socket.Packet, ptype byte, seq uint64, uri str
 // end took it first.
 func (s *session) timeoutPull(seq uint64, ctx context.Context) {
 	if cmd := s.pending.take(seq); cmd != nil {
-		cmd.rerr = rerrHandleTimeout.withDetail(fmt.Sprintf("pull %s: %v", cmd.output.Uri(), ctx.Err()))
-		cmd.done()
+		cmd.end(rerrHandleTimeout.withDetail(fmt.Sprintf("pull %s: %v", cmd.output.Uri(), ctx.Err())))
 	}
 }
 
@@ -476,8 +471,7 @@ func (s *session) failPending(cause error) {
 		}
 	}
 	for _, cmd := range s.pending.close() {
-		cmd.rerr = base.withDetail(detail)
-		cmd.done()
+		cmd.end(base.withDetail(detail))
 	}
 }
 
@@ -485,121 +479,4 @@ func (s *session) failPending(cause error) {
 // more than a debug line.
 func isClosedConnError(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, errGoaway)
-}
-
-// readLoop reads every incoming packet: replies complete their pulls on
-// this goroutine, pulls and pushes are handled on the goroutine pool.
-func (s *session) readLoop(sock *sockRef) {
-	defer s.peer.readLoops.Done()
-	p := s.peer
-	for {
-		c := p.getCtx(s)
-		c.sock = sock
-		sock.setReadDeadline(s.ReadTimeout())
-		if rerr := runHooks("PreReadHeader", p.plugins.get().preReadHeader, BackgroundCtx(c), PreReadHeaderPlugin.PreReadHeader); rerr != nil {
-			p.putCtx(c)
-			s.closeBy(fmt.Errorf("PreReadHeader: %s", rerr))
-			return
-		}
-		c.input.SetNewBody(c.bindBodyFn)
-		err := sock.ReadPacket(&c.input)
-		if err != nil && !socket.IsBodyError(err) {
-			p.putCtx(c)
-			if s.closed.Load() {
-				s.closeBy(nil) // closed on our side: not news
-				return
-			}
-			if sock.retired.Load() {
-				s.retiredBroken(sock, err)
-				return
-			}
-			if s.canRedial() {
-				if sock = s.redial(sock, err); sock != nil {
-					continue
-				}
-			}
-			if err == io.EOF {
-				s.remoteClosedWrite(sock)
-				return
-			}
-			s.closeBy(err)
-			return
-		}
-		c.bodyErr = err
-		if c.goaway {
-			p.putCtx(c)
-			s.onGoaway(sock)
-			continue
-		}
-		switch c.input.Ptype() {
-		case TypeReply:
-			c.finishReply()
-			p.putCtx(c)
-		case TypePull, TypePush:
-			if !s.dispatch(c, sock) {
-				return // the session closed while the message waited
-			}
-		default:
-			Warnf("tp: session %s: dropped a packet of unknown type %d (uri %q, seq %d)", s.Id(), c.input.Ptype(), c.input.Uri(), c.input.Seq())
-			p.putCtx(c)
-		}
-	}
-}
-
-// remoteClosedWrite handles a clean end of the remote peer's stream: it
-// sends nothing more, but may still read. Its pulls and pushes being
-// handled still get their replies; the pulls of ours waiting on sock end
-// now, since no reply can come; then the session closes.
-func (s *session) remoteClosedWrite(sock *sockRef) {
-	sock.readEOF.Store(true)
-	s.draining.Store(true)
-	sock.retired.Store(true)
-	for _, cmd := range s.pending.takeIf(func(c *PullCmd) bool { return c.sock == sock }) {
-		cmd.rerr = rerrConnClosed.withDetail("the remote peer closed the connection")
-		cmd.done()
-	}
-	s.closeIfDrained(sock)
-}
-
-// dispatch hands a pull or push read on sock to a pooled goroutine. It
-// returns false when the session closed while the message waited.
-//
-// Past PeerConfig.MaxSessionHandlers handlers running for the session, it
-// either answers at once with CodeServiceUnavailable (RejectOverload), or
-// waits for one of them to finish: the read loop stops reading meanwhile,
-// and TCP pushes back on the sender, so one flooding peer cannot take every
-// goroutine. It also waits, rather than run the handler itself, when the
-// goroutine pool is exhausted.
-func (s *session) dispatch(c *handlerCtx, sock *sockRef) bool {
-	p := s.peer
-	limit := int64(p.cfg.MaxSessionHandlers)
-	if n := sock.handling.Add(1); limit > 0 && n > limit {
-		if p.cfg.RejectOverload {
-			p.handling.Add(1)
-			c.overloaded(limit)
-			c.handle() // replies 503 or drops the push; handlers never run
-			return true
-		}
-		for sock.handling.Load() > limit {
-			select {
-			case <-sock.slotFreedCh:
-			case <-s.closeCh:
-				sock.handling.Add(-1)
-				p.putCtx(c)
-				return false
-			}
-		}
-	}
-	p.handling.Add(1)
-	for wait := time.Millisecond; !goHandler(c.handleFn); wait = min(2*wait, 100*time.Millisecond) {
-		select {
-		case <-time.After(wait):
-		case <-s.closeCh:
-			p.handling.Add(-1)
-			sock.handling.Add(-1)
-			p.putCtx(c)
-			return false
-		}
-	}
-	return true
 }
