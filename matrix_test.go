@@ -144,8 +144,10 @@ func wrapFaults(c net.Conn, base *faultnet.Faults, edit func(*faultnet.Faults)) 
 	return faultnet.Wrap(c, f)
 }
 
-// closePeerWithin closes p, failing the test when Close takes longer than d.
-func closePeerWithin(t testing.TB, p *Peer, d time.Duration) {
+// closePeerWithin closes p and reports whether Close returned within d;
+// it fails the test when not, and leaves Close running (the leak check
+// then names what it waits for).
+func closePeerWithin(t testing.TB, p *Peer, d time.Duration) bool {
 	t.Helper()
 	closed := make(chan struct{})
 	go func() {
@@ -154,9 +156,10 @@ func closePeerWithin(t testing.TB, p *Peer, d time.Duration) {
 	}()
 	select {
 	case <-closed:
+		return true
 	case <-time.After(d):
 		t.Errorf("Peer.Close took more than %v", d)
-		<-closed
+		return false
 	}
 }
 
