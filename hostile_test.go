@@ -25,7 +25,8 @@ import (
 //     probe pulls on it every 20 ms, each pull bounded by 2 s) and after,
 //     and a new session can still be dialed and answered;
 //   - the heap (HeapAlloc, sampled every 2 ms) never grows more than the
-//     row's bound over its level at the start of the row;
+//     row's bound over its level at the start of the row, or once the row
+//     has built a large input (measureFromHere);
 //   - no goroutine is left once the peers are closed (goleak).
 //
 // The rows are in hostile_rows_test.go (frames and foreign protocols) and
