@@ -74,7 +74,7 @@ func (c *handlerCtx) finishReply() {
 func (c *handlerCtx) bindPull() interface{} {
 	p := c.sess.peer
 	if p.rejecting.Load() {
-		c.rerr = rerrConnClosed.withDetail("peer is closing")
+		c.rerr = rerrServiceUnavailable.withDetail("peer is closing")
 		return nil
 	}
 	hooks := p.plugins.get()

@@ -37,6 +37,7 @@ type Peer struct {
 	// readLoops counts running read loops and serve loops, for Close.
 	readLoops sync.WaitGroup
 	closing   atomic.Bool // Close has begun: no more dials or accepts
+	preClose  sync.Once   // runs the PreClose hooks
 	rejecting atomic.Bool // the drain is over: new pulls are refused
 
 	// mu guards the fields below.
@@ -255,6 +256,7 @@ func (p *Peer) Serve(lis net.Listener, protoFunc ...socket.ProtoFunc) error {
 		lis.Close()
 	}()
 	Printf("tp: listening on %s %s", lis.Addr().Network(), lis.Addr())
+	runHooks("PostListen", p.plugins.get().postListen, lis.Addr(), func(h PostListenPlugin, a net.Addr) *Rerror { return h.PostListen(p, a) })
 	var delay time.Duration
 	for {
 		conn, err := lis.Accept()
@@ -332,6 +334,7 @@ func (p *Peer) Close() error {
 // close is Close with the drain bounded by drain and the wait for handlers
 // by timeout (0: none).
 func (p *Peer) close(drain, timeout time.Duration) error {
+	p.preClose.Do(func() { runHooks("PreClose", p.plugins.get().preClose, p, PreClosePlugin.PreClose) })
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()

@@ -19,8 +19,8 @@ const (
 // Error codes of Rerror, as teleport v3 numbered them. Handlers may use
 // their own codes too. The framework itself produces CodeConnClosed,
 // CodeWriteFailed, CodeDialFailed, CodeBadPacket, CodeNotFound,
-// CodeHandleTimeout and CodeInternalServerError; the others are for
-// handlers and plugins.
+// CodeHandleTimeout, CodeInternalServerError and CodeServiceUnavailable;
+// the others are for handlers and plugins.
 const (
 	CodeUnknownError        int32 = -1
 	CodeConnClosed          int32 = 102
@@ -137,6 +137,8 @@ var (
 	rerrNotFound      = NewRerror(CodeNotFound, "Not Found", "")
 	rerrHandleTimeout = NewRerror(CodeHandleTimeout, "Handle Timeout", "")
 	rerrInternal      = NewRerror(CodeInternalServerError, "Internal Server Error", "")
+
+	rerrServiceUnavailable = NewRerror(CodeServiceUnavailable, "Service Unavailable", "")
 )
 
 // withDetail returns a copy of r with detail set.
