@@ -11,11 +11,15 @@
 // instance served, the failed calls (0), the retries, and how long the
 // client took to notice the crash and the join; then it stops everything
 // and exits. Linux and other Unix systems.
+//
+// With -etcd host:port it uses that etcd (a real cluster, or an etcd
+// server from the operating system's packages) instead of an embedded one.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -48,8 +52,10 @@ func main() {
 		serve(ep)
 		return
 	}
+	external := flag.String("etcd", "", "endpoint of a running etcd (default: start an embedded one)")
+	flag.Parse()
 	tp.SetLoggerLevel("WARNING") // the balancer notes each lost instance at NOTICE
-	if err := run(os.Stdout); err != nil {
+	if err := run(os.Stdout, *external); err != nil {
 		fmt.Fprintln(os.Stderr, "cluster:", err)
 		os.Exit(1)
 	}
@@ -95,7 +101,7 @@ type child struct {
 }
 
 func startChild(endpoint string) (*child, error) {
-	cmd := exec.Command(os.Args[0], os.Args[1:]...)
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), etcdEnv+"="+endpoint)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -131,19 +137,26 @@ func instances(b *tp.Balancer) map[string]tp.InstanceStats {
 	return m
 }
 
-func run(out io.Writer) (err error) {
-	dir, err := os.MkdirTemp("", "tp-cluster-etcd-")
-	if err != nil {
-		return err
+// run runs the scenario with the etcd at endpoint, or an embedded one when
+// endpoint is empty.
+func run(out io.Writer, endpoint string) (err error) {
+	if endpoint == "" {
+		dir, err := os.MkdirTemp("", "tp-cluster-etcd-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		start := time.Now()
+		etcdSrv, err := embedded.Start(dir)
+		if err != nil {
+			return err
+		}
+		defer etcdSrv.Close()
+		endpoint = etcdSrv.Endpoint()
+		fmt.Fprintf(out, "embedded etcd ready in %v at %s\n", time.Since(start).Round(time.Millisecond), endpoint)
+	} else {
+		fmt.Fprintf(out, "etcd at %s\n", endpoint)
 	}
-	defer os.RemoveAll(dir)
-	start := time.Now()
-	etcdSrv, err := embedded.Start(dir)
-	if err != nil {
-		return err
-	}
-	defer etcdSrv.Close()
-	fmt.Fprintf(out, "embedded etcd ready in %v at %s\n", time.Since(start).Round(time.Millisecond), etcdSrv.Endpoint())
 
 	var children []*child
 	defer func() {
@@ -157,7 +170,7 @@ func run(out io.Writer) (err error) {
 	// it, returning how long that took.
 	var b *tp.Balancer
 	started := func() (time.Duration, error) {
-		c, err := startChild(etcdSrv.Endpoint())
+		c, err := startChild(endpoint)
 		if err != nil {
 			return 0, err
 		}
@@ -173,7 +186,7 @@ func run(out io.Writer) (err error) {
 		})
 	}
 
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{etcdSrv.Endpoint()}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return err
 	}

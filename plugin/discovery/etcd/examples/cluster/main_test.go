@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 // fails, and every server served some.
 func TestCluster(t *testing.T) {
 	var out bytes.Buffer
-	err := run(&out)
+	err := run(&out, "")
 	t.Log("\n" + out.String())
 	if err != nil {
 		t.Fatalf("run: %v", err)
