@@ -665,3 +665,65 @@ func TestSmoothWRR(t *testing.T) {
 		t.Fatalf("order %s, want aaca", s)
 	}
 }
+
+// drainFirst is a client plugin that drains the session of the first pull
+// it sees just before the pull is written, as a goaway arriving then
+// would: the pull is refused before it is written.
+type drainFirst struct{ done atomic.Bool }
+
+func (d *drainFirst) Name() string { return "drain-first" }
+
+func (d *drainFirst) PreWritePull(ctx WriteCtx) *Rerror {
+	if d.done.CompareAndSwap(false, true) {
+		s := ctx.Session().(*session)
+		s.drain(s.sock.Load())
+	}
+	return nil
+}
+
+// A pull refused by a draining session before it was written goes to
+// another instance, whatever its route, without spending the budget.
+func TestBalancerReroutesUnsent(t *testing.T) {
+	ins := []*instance{startInstance(t, "127.0.0.1:0"), startInstance(t, "127.0.0.1:0")}
+	cli := NewPeer(nil, &drainFirst{})
+	t.Cleanup(func() { cli.Close() })
+	b := NewBalancer(cli, StaticAddrs(addrsOf(ins...)...), &BalancerConfig{MaxAttempts: 1})
+	t.Cleanup(func() { b.Close() })
+	waitReady(t, b, 2)
+	var who string
+	cmd := b.Pull("/node/name", nil, &who)
+	if cmd.Rerror() != nil || !cmd.Sent() || who == "" {
+		t.Fatalf("pull: %v (sent %v, from %q)", cmd.Rerror(), cmd.Sent(), who)
+	}
+	if st := b.Stats(); st.Reroutes != 1 || st.Retries != 0 || st.Failed != 0 {
+		t.Fatalf("stats %+v, want one reroute", st)
+	}
+}
+
+func TestRetryKind(t *testing.T) {
+	b := &Balancer{}
+	tests := []struct {
+		code                     int32
+		sent, remote, idempotent bool
+		want                     int
+	}{
+		{CodeConnClosed, false, false, false, retryUnsent},
+		{CodeDialFailed, false, false, false, retryUnsent},
+		{CodeServiceUnavailable, false, false, false, retryUnsent},
+		{CodeBadPacket, false, false, true, noRetry}, // a PreWritePull hook's
+		{CodeServiceUnavailable, true, true, false, retrySent},
+		{CodeConnClosed, true, true, true, noRetry}, // the handler's own answer
+		{CodeConnClosed, true, false, false, noRetry},
+		{CodeConnClosed, true, false, true, retrySent},
+		{CodeWriteFailed, true, false, true, retrySent},
+		{CodeHandleTimeout, true, false, true, noRetry},
+		{CodeInternalServerError, true, true, true, noRetry},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%d/sent=%v/remote=%v/idempotent=%v", tc.code, tc.sent, tc.remote, tc.idempotent), func(t *testing.T) {
+			if got := b.retryKind(NewRerror(tc.code, "", ""), tc.sent, tc.remote, tc.idempotent); got != tc.want {
+				t.Fatalf("retryKind = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package etcd
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"reflect"
 	"sync"
@@ -366,4 +367,57 @@ func TestFailover(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A lost lease (revoked here, as an expiry while etcd was out of reach
+// would) is granted again and the keys put back.
+func TestRegistrationAfterLeaseLost(t *testing.T) {
+	ep := startEtcd(t)
+	cli := newClient(t, ep)
+	s := startServer(t, ep, Config{TTL: 2 * time.Second})
+	key := "/teleport/calc/" + s.addr
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var lease int64
+	waitFor(t, "the key", func() bool {
+		kv, err := cli.Get(ctx, key)
+		if err != nil || len(kv.Kvs) != 1 {
+			return false
+		}
+		lease = kv.Kvs[0].Lease
+		return true
+	})
+	if _, err := cli.Revoke(ctx, clientv3.LeaseID(lease)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the key under a new lease", func() bool {
+		kv, err := cli.Get(ctx, key)
+		return err == nil && len(kv.Kvs) == 1 && kv.Kvs[0].Lease != lease
+	})
+}
+
+// A peer serving on an unspecified address publishes what Advertise says.
+func TestRegistrationAdvertise(t *testing.T) {
+	ep := startEtcd(t)
+	cli := newClient(t, ep)
+	reg := NewRegistry(newClient(t, ep), Config{Service: "calc", Advertise: func(a net.Addr) string {
+		return net.JoinHostPort("127.0.0.1", fmt.Sprint(a.(*net.TCPAddr).Port))
+	}})
+	srv := tp.NewPeer(&tp.PeerConfig{ListenAddrs: []string{"0.0.0.0:0"}}, reg)
+	served := make(chan error, 1)
+	go func() { served <- srv.Listen() }()
+	defer func() {
+		srv.Close()
+		<-served
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	waitFor(t, "the advertised key", func() bool {
+		addrs := srv.Addrs()
+		if len(addrs) != 1 {
+			return false
+		}
+		kv, err := cli.Get(ctx, "/teleport/calc/127.0.0.1:"+fmt.Sprint(addrs[0].(*net.TCPAddr).Port))
+		return err == nil && len(kv.Kvs) == 1
+	})
 }
