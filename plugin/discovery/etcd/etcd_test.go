@@ -421,3 +421,29 @@ func TestRegistrationAdvertise(t *testing.T) {
 		return err == nil && len(kv.Kvs) == 1
 	})
 }
+
+// With etcd gone, the balancer keeps the instances it knows and the calls
+// go on.
+func TestEtcdDownKeepsInstances(t *testing.T) {
+	es, err := embedded.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			es.Close()
+		}
+	}()
+	// Short requests: the registry's revoke at the end fails, etcd is gone.
+	s := startServer(t, es.Endpoint(), Config{Timeout: 200 * time.Millisecond})
+	b := newBalancer(t, es.Endpoint(), tp.BalancerConfig{})
+	waitFor(t, "the instance", func() bool { return ready(b)[s.addr] })
+	es.Close()
+	stopped = true
+	for i := range 100 {
+		if rerr := b.Pull("/node/name", nil, new(string)).Rerror(); rerr != nil {
+			t.Fatalf("pull %d with etcd down: %v", i, rerr)
+		}
+	}
+}
