@@ -32,7 +32,8 @@ const maxTries = 16
 // is that of the last try; its Session tells which instance answered.
 func (b *Balancer) Pull(uri string, args interface{}, reply interface{}, setting ...socket.PacketSetting) *PullCmd {
 	var last *PullCmd
-	rerr := b.do(b.newCall(uri, setting), func(s *session) (*Rerror, bool, bool) {
+	c := b.newCall(uri, setting)
+	rerr := b.do(&c, func(s *session) (*Rerror, bool, bool) {
 		last = s.Pull(uri, args, reply, setting...)
 		return last.rerr, last.Sent(), last.rerr != nil && last.isRemoteRerror()
 	})
@@ -71,7 +72,8 @@ func (b *Balancer) AsyncPull(uri string, args interface{}, reply interface{}, do
 // failed (CodeWriteFailed) may have arrived, and is sent again only when
 // its route is idempotent, within MaxAttempts and the budget.
 func (b *Balancer) Push(uri string, args interface{}, setting ...socket.PacketSetting) *Rerror {
-	return b.do(b.newCall(uri, setting), func(s *session) (*Rerror, bool, bool) {
+	c := b.newCall(uri, setting)
+	return b.do(&c, func(s *session) (*Rerror, bool, bool) {
 		rerr := s.Push(uri, args, setting...)
 		// Push reports errSessionClosed, found before writing, as
 		// CodeConnClosed, and a failed write as CodeWriteFailed.

@@ -113,8 +113,8 @@ type callInfo struct {
 	tried []*session
 }
 
-func (b *Balancer) newCall(uri string, setting []socket.PacketSetting) *callInfo {
-	c := &callInfo{uri: uri, path: uriPath(uri), setting: setting}
+func (b *Balancer) newCall(uri string, setting []socket.PacketSetting) callInfo {
+	c := callInfo{uri: uri, path: uriPath(uri), setting: setting}
 	c.idempotent = b.isIdempotent(c.path)
 	if b.cfg.Policy == ConsistentHash {
 		c.resolve(b.cfg.HashKey)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/teleport-go/teleport/internal/israce"
 	"github.com/teleport-go/teleport/socket"
 )
 
@@ -643,7 +644,7 @@ func TestBalancerPickAllocs(t *testing.T) {
 	waitReady(t, b, 2)
 	c := b.newCall("/node/name", nil)
 	allocs := testing.AllocsPerRun(100, func() {
-		if e, _ := b.pickNow(c); e == nil {
+		if e, _ := b.pickNow(&c); e == nil {
 			t.Fatal("no pick")
 		}
 	})
@@ -725,5 +726,38 @@ func TestRetryKind(t *testing.T) {
 				t.Fatalf("retryKind = %d, want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+// A pull through the balancer allocates no more than the same pull on the
+// session it picks.
+func TestBalancerPullAllocations(t *testing.T) {
+	atDefaultLogLevel(t)
+	in := startInstance(t, "127.0.0.1:0")
+	in.peer.PullRouter.Reg(new(Home))
+	b := newTestBalancer(t, StaticAddrs(in.addr), nil)
+	waitReady(t, b, 1)
+	sess := b.picks.Load().eps[0].sess.Load()
+	var reply []byte
+	measure := func(pull func() *PullCmd) float64 {
+		for range 100 {
+			pull()
+		}
+		var mu sync.Mutex
+		return testing.AllocsPerRun(1000, func() {
+			mu.Lock()
+			if rerr := pull().Rerror(); rerr != nil {
+				t.Fatal(rerr)
+			}
+			waitFor(t, "the handler to finish", func() bool { return in.peer.handling.Load() == 0 })
+			mu.Unlock()
+		})
+	}
+	direct := measure(func() *PullCmd { return sess.Pull("/home/bytes", payload581, &reply) })
+	balanced := measure(func() *PullCmd { return b.Pull("/home/bytes", payload581, &reply) })
+	t.Logf("session: %.2f allocations per pull, balancer: %.2f", direct, balanced)
+	// Under the race detector sync.Pool drops items at random.
+	if balanced > direct+0.5 && !israce.Enabled || balanced > direct+2 {
+		t.Fatalf("the balancer adds %.2f allocations per pull", balanced-direct)
 	}
 }

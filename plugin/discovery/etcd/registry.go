@@ -60,7 +60,9 @@ type value struct {
 // Registry is a peer plugin that registers every address the peer serves
 // in etcd, under a lease it keeps alive, and removes them when the peer
 // closes, before the goaways tell the clients to leave. One Registry
-// serves one peer.
+// serves one peer; give it to NewPeer, so that it sees every route
+// registered (PostReg): one added later publishes no routes, which clients
+// take as every route.
 type Registry struct {
 	client *clientv3.Client
 	cfg    Config
