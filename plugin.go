@@ -36,8 +36,8 @@ import (
 //	PreClose            Close began, before the listeners close and the goaways (peer plugins only)
 //
 // The errors of PostListen, PostWritePull, PostWriteReply, PostWritePush,
-// PostDisconnect and PreClose are logged at DEBUG and otherwise ignored, but still stop
-// the plugins after them for that hook.
+// PostDisconnect and PreClose are logged at DEBUG and otherwise ignored,
+// but still stop the plugins after them for that hook.
 //
 // Peer plugins run first, then those of each enclosing Router.Group, then
 // those given to Reg. Group and route plugins take part only in the hooks
