@@ -293,8 +293,10 @@ func TestJoinAndCrash(t *testing.T) {
 	if join > time.Second {
 		t.Errorf("join seen after %v", join)
 	}
-	// etcd checks for expired leases every 500 ms.
-	if expired > time.Second+700*time.Millisecond {
+	// The lease was last renewed at most TTL/3 before the crash, etcd
+	// checks for expired leases every 500 ms, and a loaded machine may add
+	// its share: about 1.3 s is usual here.
+	if expired > 2*time.Second {
 		t.Errorf("crashed instance listed for %v, TTL 1s", expired)
 	}
 }
