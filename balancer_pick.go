@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/henrylee2cn/goutil"
 	"github.com/teleport-go/teleport/socket"
 )
 
@@ -58,6 +59,22 @@ func newPickSet(eps []*endpoint, policy BalancerPolicy) *pickSet {
 		})
 	}
 	return ps
+}
+
+// ringStart returns the index of the first ring point at or after key's
+// hash (wrapping to 0).
+func (ps *pickSet) ringStart(key string) int {
+	h := hashString(key)
+	at, _ := slices.BinarySearchFunc(ps.ring, h, func(p ringPoint, h uint64) int {
+		switch {
+		case p.hash < h:
+			return -1
+		case p.hash > h:
+			return 1
+		}
+		return 0
+	})
+	return at % len(ps.ring)
 }
 
 // smoothWRR returns one cycle of smooth weighted round robin (as nginx
@@ -184,16 +201,7 @@ func (b *Balancer) pickFrom(ps *pickSet, c *callInfo, turn uint64, strictRoutes 
 		}
 		return nil, nil
 	case b.cfg.Policy == ConsistentHash && c.key != "":
-		h := hashString(c.key)
-		at, _ := slices.BinarySearchFunc(ps.ring, h, func(p ringPoint, h uint64) int {
-			switch {
-			case p.hash < h:
-				return -1
-			case p.hash > h:
-				return 1
-			}
-			return 0
-		})
+		at := ps.ringStart(c.key)
 		for i := range ps.ring {
 			e := ps.ring[(at+i)%len(ps.ring)].e
 			if s := c.usable(e, strictRoutes); s != nil {
@@ -283,6 +291,19 @@ func WithHashKey(key string) socket.PacketSetting {
 	return func(p *socket.Packet) {
 		socket.WithContext(context.WithValue(p.Context(), hashKeyCtxKey{}, key))(p)
 	}
+}
+
+// WithHashPublic is WithHashKey with the value of key in the Public() of
+// sess (a Session, PreSession or PostSession, or a handler's context): a
+// server calling another service on behalf of its clients can send each
+// client's calls to one instance by what it stored for the client there,
+// such as the user id its auth plugin set. A missing key is no key.
+func WithHashPublic(sess interface{ Public() goutil.Map }, key string) socket.PacketSetting {
+	v, ok := sess.Public().Load(key)
+	if !ok {
+		return nil
+	}
+	return WithHashKey(fmt.Sprint(v))
 }
 
 // HashMeta returns a BalancerConfig.HashKey that hashes on the value of

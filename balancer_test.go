@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/henrylee2cn/goutil"
 	"github.com/teleport-go/teleport/internal/israce"
 	"github.com/teleport-go/teleport/socket"
 )
@@ -235,6 +236,11 @@ func TestBalancerConfigCheck(t *testing.T) {
 	NewBalancer(nil, nil, nil)
 }
 
+// publicOf stands for a session with the given Public map.
+type publicOf struct{ m goutil.Map }
+
+func (p publicOf) Public() goutil.Map { return p.m }
+
 // Every policy spreads calls as it should over three instances.
 func TestBalancerPolicies(t *testing.T) {
 	ins := []*instance{startInstance(t, "127.0.0.1:0"), startInstance(t, "127.0.0.1:0"), startInstance(t, "127.0.0.1:0")}
@@ -272,6 +278,20 @@ func TestBalancerPolicies(t *testing.T) {
 			cfg:  BalancerConfig{Policy: ConsistentHash},
 			setFor: func(i int) []socket.PacketSetting {
 				return []socket.PacketSetting{WithHashKey(fmt.Sprint("user-", i%50))}
+			},
+			check: func(t *testing.T, count map[string]int, keyTo map[string]string) {
+				if len(count) != 3 {
+					t.Errorf("50 keys reached %d instances: %v", len(count), count)
+				}
+			},
+		},
+		{
+			name: "consistent hash on a Public value",
+			cfg:  BalancerConfig{Policy: ConsistentHash},
+			setFor: func(i int) []socket.PacketSetting {
+				pub := goutil.RwMap()
+				pub.Store("user", i%50)
+				return []socket.PacketSetting{WithHashPublic(publicOf{pub}, "user")}
 			},
 			check: func(t *testing.T, count map[string]int, keyTo map[string]string) {
 				if len(count) != 3 {
@@ -759,5 +779,33 @@ func TestBalancerPullAllocations(t *testing.T) {
 	// Under the race detector sync.Pool drops items at random.
 	if balanced > direct+0.5 && !israce.Enabled || balanced > direct+2 {
 		t.Fatalf("the balancer adds %.2f allocations per pull", balanced-direct)
+	}
+}
+
+// An instance leaving the ring moves only its own keys, and the keys
+// spread over the instances in proportion to their weights.
+func TestHashRing(t *testing.T) {
+	mk := func(addr string, w int) *endpoint {
+		return newEndpoint(&Balancer{ctx: context.Background()}, &Instance{Addr: addr, Weight: w})
+	}
+	a, c, d := mk("10.0.0.1:1", 1), mk("10.0.0.2:1", 1), mk("10.0.0.3:1", 2)
+	owner := func(ps *pickSet, key string) *endpoint { return ps.ring[ps.ringStart(key)].e }
+	all := newPickSet([]*endpoint{a, c, d}, ConsistentHash)
+	two := newPickSet([]*endpoint{a, d}, ConsistentHash)
+	const keys = 10000
+	count := map[*endpoint]int{}
+	for i := range keys {
+		k := fmt.Sprint("key-", i)
+		before, after := owner(all, k), owner(two, k)
+		count[before]++
+		if before != c && after != before {
+			t.Fatalf("key %s moved from %s to %s though %s stayed", k, before.addr, after.addr, before.addr)
+		}
+	}
+	// Weights 1:1:2 give a quarter, a quarter and a half, within 20%.
+	for e, want := range map[*endpoint]int{a: keys / 4, c: keys / 4, d: keys / 2} {
+		if n := count[e]; n < want*8/10 || n > want*12/10 {
+			t.Errorf("%s (weight %d) owns %d of %d keys, want about %d", e.addr, e.info.Load().weight, n, keys, want)
+		}
 	}
 }
