@@ -422,22 +422,22 @@ func TestBalancerFailover(t *testing.T) {
 		name       string
 		idempotent []string
 		uri        string
-		fail       func(t *testing.T, in *instance)
+		fail       func(t *testing.T, in *instance, b *Balancer)
 	}{
 		{
 			name:       "crash and restart",
 			idempotent: []string{"/node/"},
 			uri:        "/node/name",
-			fail: func(t *testing.T, in *instance) {
+			fail: func(t *testing.T, in *instance, b *Balancer) {
 				in.crash()
-				time.Sleep(50 * time.Millisecond) // load runs on the 2 left
+				waitFor(t, "the crash noticed", func() bool { return !statsOf(b, in.addr).Ready })
 				startInstance(t, in.addr)
 			},
 		},
 		{
 			name: "graceful shutdown, not idempotent",
 			uri:  "/node/name",
-			fail: func(t *testing.T, in *instance) { in.stop() },
+			fail: func(t *testing.T, in *instance, _ *Balancer) { in.stop() },
 		},
 	}
 	for _, tc := range tests {
@@ -473,7 +473,7 @@ func TestBalancerFailover(t *testing.T) {
 				}()
 			}
 			waitFor(t, "load", func() bool { return ok.Load() > 300 })
-			tc.fail(t, ins[1])
+			tc.fail(t, ins[1], b)
 			before := ok.Load()
 			waitFor(t, "more load", func() bool { return ok.Load() > before+300 })
 			if tc.name == "crash and restart" {
