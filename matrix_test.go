@@ -372,4 +372,3 @@ func TestMatrix(t *testing.T) {
 		}
 	}
 }
-

@@ -146,7 +146,7 @@ func (c *handlerCtx) bindReply() interface{} {
 func (c *handlerCtx) bindCall(router *Router) interface{} {
 	p := c.sess.peer
 	if p.rejecting.Load() {
-		c.rerr = rerrConnClosed.withDetail("peer is closing")
+		c.rerr = rerrServiceUnavailable.withDetail("peer is closing")
 		return nil
 	}
 	peerHooks := p.plugins.get()
