@@ -14,15 +14,25 @@ import (
 // Logger is what teleport logs through. Fatalf logs and exits the process
 // and Panicf logs and panics; the library itself calls neither.
 type Logger interface {
+	// Printf logs at PRINT, a line shown at every level but OFF.
 	Printf(format string, args ...interface{})
+	// Fatalf logs at CRITICAL, then exits the process.
 	Fatalf(format string, args ...interface{})
+	// Panicf logs at CRITICAL, then panics with the message.
 	Panicf(format string, args ...interface{})
+	// Criticalf logs at CRITICAL.
 	Criticalf(format string, args ...interface{})
+	// Errorf logs at ERROR.
 	Errorf(format string, args ...interface{})
+	// Warnf logs at WARNING.
 	Warnf(format string, args ...interface{})
+	// Noticef logs at NOTICE.
 	Noticef(format string, args ...interface{})
+	// Infof logs at INFO.
 	Infof(format string, args ...interface{})
+	// Debugf logs at DEBUG.
 	Debugf(format string, args ...interface{})
+	// Tracef logs at TRACE.
 	Tracef(format string, args ...interface{})
 }
 

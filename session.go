@@ -19,16 +19,27 @@ type (
 	// the PostDial and PostAccept hooks: Send and Receive exchange raw
 	// packets for a handshake.
 	PreSession interface {
+		// Id returns the session id, the remote address unless set.
 		Id() string
+		// SetId sets the session id, re-keying it in the peer's table.
 		SetId(string)
+		// Peer returns the peer the session belongs to.
 		Peer() *Peer
+		// RemoteIp returns the remote peer's IP address.
 		RemoteIp() string
+		// LocalIp returns this side's IP address.
 		LocalIp() string
+		// ReadTimeout returns how long a frame may take to arrive (0: no limit).
 		ReadTimeout() time.Duration
+		// WriteTimeout returns how long a write may stay blocked (0: no limit).
 		WriteTimeout() time.Duration
+		// SetReadTimeout sets ReadTimeout, from the next frame on.
 		SetReadTimeout(time.Duration)
+		// SetWriteTimeout sets WriteTimeout, from the next write on.
 		SetWriteTimeout(time.Duration)
+		// Public returns data kept with the session, for plugins and handlers.
 		Public() goutil.Map
+		// PublicLen returns the number of entries in Public.
 		PublicLen() int
 		// Send writes packet as it is.
 		Send(packet *socket.Packet) error
@@ -70,25 +81,41 @@ type (
 		// is a *Rerror: compare it with nil, or use ToError, before
 		// putting it in an error variable (see Rerror).
 		Push(uri string, args interface{}, setting ...socket.PacketSetting) *Rerror
+		// ReadTimeout returns how long a frame may take to arrive (0: no limit).
 		ReadTimeout() time.Duration
+		// WriteTimeout returns how long a write may stay blocked (0: no limit).
 		WriteTimeout() time.Duration
+		// SetReadTimeout sets ReadTimeout, from the next frame on.
 		SetReadTimeout(time.Duration)
+		// SetWriteTimeout sets WriteTimeout, from the next write on.
 		SetWriteTimeout(time.Duration)
+		// RemoteIp returns the remote peer's IP address.
 		RemoteIp() string
+		// LocalIp returns this side's IP address.
 		LocalIp() string
+		// RemoteAddr returns the remote peer's address.
 		RemoteAddr() net.Addr
+		// LocalAddr returns this side's address.
 		LocalAddr() net.Addr
+		// Public returns data kept with the session, for plugins and handlers.
 		Public() goutil.Map
+		// PublicLen returns the number of entries in Public.
 		PublicLen() int
 	}
 
 	// PostSession is a closed session, as given to PostDisconnect.
 	PostSession interface {
+		// Id returns the session id, the remote address unless set.
 		Id() string
+		// Peer returns the peer the session belongs to.
 		Peer() *Peer
+		// RemoteIp returns the remote peer's IP address.
 		RemoteIp() string
+		// LocalIp returns this side's IP address.
 		LocalIp() string
+		// Public returns data kept with the session, for plugins and handlers.
 		Public() goutil.Map
+		// PublicLen returns the number of entries in Public.
 		PublicLen() int
 	}
 )
