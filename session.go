@@ -155,6 +155,7 @@ type session struct {
 	readTimeout  atomic.Int64 // time.Duration; 0: none
 	writeTimeout atomic.Int64 // time.Duration; 0: none
 
+	started   atomic.Bool // its read loop started
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeCh   chan struct{} // closed by closeBy
@@ -522,9 +523,13 @@ func (s *session) closeBy(cause error) {
 		s.peer.sessions.remove(s)
 		s.failPending(cause)
 		runHooks("PostDisconnect", s.peer.plugins.get().postDisconnect, PostSession(s), PostDisconnectPlugin.PostDisconnect)
-		if cause != nil && !isClosedConnError(cause) {
+		switch {
+		case !s.started.Load():
+			// Refused by a PostDial or PostAccept hook: the dial
+			// returns the error, the accept logs it once.
+		case cause != nil && !isClosedConnError(cause):
 			Noticef("tp: session %s closed: %v", s.name(), cause)
-		} else {
+		default:
 			Debugf("tp: session %s closed", s.name())
 		}
 	})
