@@ -22,7 +22,7 @@ import (
 //	PostWriteReply      after a reply was sent
 //	PreWritePush        before a push is sent (an error is the caller's; nothing is sent)
 //	PostWritePush       after a push was sent
-//	PreReadHeader       before a packet is read (an error closes the session)
+//	PreReadHeader       once a packet begins to arrive, before it is read (an error closes the session)
 //	PostReadPullHeader  a pull's header was read, before routing (an error answers the pull)
 //	PreReadPullBody     before a pull's body is decoded (an error answers the pull)
 //	PostReadPullBody    after a pull's body was decoded (an error answers the pull)
@@ -106,10 +106,12 @@ type (
 		// PostWritePush sees the push as sent.
 		PostWritePush(WriteCtx) *Rerror
 	}
-	// PreReadHeaderPlugin runs in the read loop before each packet is read.
+	// PreReadHeaderPlugin runs in the read loop once per packet, when its
+	// first bytes have arrived and before its header is read.
 	PreReadHeaderPlugin interface {
 		Plugin
-		// PreReadHeader runs before the next packet is read; an error closes the session.
+		// PreReadHeader runs before the packet is read; an error closes
+		// the session.
 		PreReadHeader(BackgroundCtx) *Rerror
 	}
 	// PostReadPullHeaderPlugin runs once a pull's header is read, before and after routing (the peer's plugins before, the route's after).

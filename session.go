@@ -11,6 +11,7 @@ import (
 
 	"github.com/henrylee2cn/goutil"
 	"github.com/teleport-go/teleport/codec"
+	"github.com/teleport-go/teleport/internal/lazymap"
 	"github.com/teleport-go/teleport/socket"
 )
 
@@ -133,7 +134,7 @@ var errSessionClosed = errors.New("tp: session is closed")
 type session struct {
 	peer    *Peer
 	sock    atomic.Pointer[sockRef] // replaced when a redial succeeds
-	public  goutil.Map
+	public  lazymap.Map
 	seq     atomic.Uint64
 	pending pendingTable
 
@@ -212,6 +213,19 @@ func (s *sockRef) setReadDeadline(d time.Duration) {
 	}
 }
 
+// readWaiter is how the socket package's sockets wait for the next frame
+// without holding a read buffer.
+type readWaiter interface{ WaitRead() error }
+
+// waitRead blocks until the next frame begins to arrive; a Socket of
+// another make is read at once.
+func (s *sockRef) waitRead() error {
+	if w, ok := s.Socket.(readWaiter); ok {
+		return w.WaitRead()
+	}
+	return nil
+}
+
 // writeTimeouter is how the socket package's sockets bound each write from
 // its start.
 type writeTimeouter interface{ SetWriteTimeout(time.Duration) }
@@ -243,7 +257,7 @@ var (
 )
 
 func newSession(p *Peer, conn net.Conn, protoFunc []socket.ProtoFunc) *session {
-	s := &session{peer: p, public: goutil.RwMap(), closeCh: make(chan struct{}), protoFunc: protoFunc}
+	s := &session{peer: p, closeCh: make(chan struct{}), protoFunc: protoFunc}
 	s.readTimeout.Store(int64(p.cfg.DefaultReadTimeout))
 	s.writeTimeout.Store(int64(p.cfg.DefaultWriteTimeout))
 	s.sock.Store(newSockRef(conn, protoFunc, p.cfg.DefaultWriteTimeout))
@@ -306,7 +320,7 @@ func (s *session) RemoteIp() string               { return s.sock.Load().remoteI
 func (s *session) LocalIp() string                { return s.sock.Load().localIp }
 func (s *session) RemoteAddr() net.Addr           { return s.sock.Load().RemoteAddr() }
 func (s *session) LocalAddr() net.Addr            { return s.sock.Load().LocalAddr() }
-func (s *session) Public() goutil.Map             { return s.public }
+func (s *session) Public() goutil.Map             { return s.public.Get() }
 func (s *session) PublicLen() int                 { return s.public.Len() }
 func (s *session) ReadTimeout() time.Duration     { return time.Duration(s.readTimeout.Load()) }
 func (s *session) WriteTimeout() time.Duration    { return time.Duration(s.writeTimeout.Load()) }
