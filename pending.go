@@ -2,14 +2,25 @@ package tp
 
 import "sync"
 
+// pendingInline is how many waiting pulls a session keeps without a map:
+// most sessions have a few pulls in flight, and an idle one should not keep
+// a map that one pull made.
+const pendingInline = 4
+
 // pendingTable holds the pulls waiting for their replies, keyed by seq.
 // Whoever takes a pull out of it (the reply, a write error, a deadline, the
 // session's close) is the one that completes it, so each pull ends once.
 type pendingTable struct {
 	// mu guards the fields below.
 	mu     sync.Mutex
-	cmds   map[uint64]*PullCmd
+	inline [pendingInline]pendingSlot // a nil cmd is a free slot
+	cmds   map[uint64]*PullCmd        // the pulls that found no free slot
 	closed bool
+}
+
+type pendingSlot struct {
+	seq uint64
+	cmd *PullCmd
 }
 
 // put adds cmd; false when the table was closed, and cmd was not added.
@@ -18,6 +29,12 @@ func (t *pendingTable) put(seq uint64, cmd *PullCmd) bool {
 	defer t.mu.Unlock()
 	if t.closed {
 		return false
+	}
+	for i := range t.inline {
+		if t.inline[i].cmd == nil {
+			t.inline[i] = pendingSlot{seq, cmd}
+			return true
+		}
 	}
 	if t.cmds == nil {
 		t.cmds = make(map[uint64]*PullCmd)
@@ -29,11 +46,18 @@ func (t *pendingTable) put(seq uint64, cmd *PullCmd) bool {
 // take removes and returns the pull of seq, or nil.
 func (t *pendingTable) take(seq uint64) *PullCmd {
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range t.inline {
+		if s := &t.inline[i]; s.cmd != nil && s.seq == seq {
+			cmd := s.cmd
+			*s = pendingSlot{}
+			return cmd
+		}
+	}
 	cmd := t.cmds[seq]
 	if cmd != nil {
 		delete(t.cmds, seq)
 	}
-	t.mu.Unlock()
 	return cmd
 }
 
@@ -42,6 +66,12 @@ func (t *pendingTable) takeIf(keep func(*PullCmd) bool) []*PullCmd {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var taken []*PullCmd
+	for i := range t.inline {
+		if s := &t.inline[i]; s.cmd != nil && keep(s.cmd) {
+			taken = append(taken, s.cmd)
+			*s = pendingSlot{}
+		}
+	}
 	for seq, cmd := range t.cmds {
 		if keep(cmd) {
 			taken = append(taken, cmd)
@@ -56,7 +86,13 @@ func (t *pendingTable) close() []*PullCmd {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.closed = true
-	cmds := make([]*PullCmd, 0, len(t.cmds))
+	cmds := make([]*PullCmd, 0, len(t.cmds)+pendingInline)
+	for i := range t.inline {
+		if s := &t.inline[i]; s.cmd != nil {
+			cmds = append(cmds, s.cmd)
+			*s = pendingSlot{}
+		}
+	}
 	for _, cmd := range t.cmds {
 		cmds = append(cmds, cmd)
 	}
@@ -68,7 +104,13 @@ func (t *pendingTable) close() []*PullCmd {
 func (t *pendingTable) len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.cmds)
+	n := len(t.cmds)
+	for i := range t.inline {
+		if t.inline[i].cmd != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // reopen accepts puts again after close, for a session that redialed.

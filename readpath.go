@@ -24,52 +24,57 @@ import (
 //     hooks, the handler, and for a pull the reply (writeReply).
 
 // readLoop reads every incoming packet of sock until the connection ends.
+// It waits for each frame in this small frame of its own, so that an idle
+// session's goroutine needs little stack (the runtime shrinks it to the
+// smallest size at the next collections); readNext does the rest.
 func (s *session) readLoop(sock *sockRef) {
 	defer s.peer.readLoops.Done()
-	p := s.peer
-	for {
+	for sock != nil {
 		sock.setReadDeadline(s.ReadTimeout())
-		// Wait for the next frame holding nothing but the goroutine's
-		// smallest stack: an idle session costs little.
-		if err := sock.waitRead(); err != nil {
-			if sock = s.readFailed(sock, err); sock == nil {
-				return
-			}
-			continue
-		}
-		c := p.getCtx(s)
-		c.sock = sock
-		if rerr := runHooks("PreReadHeader", p.plugins.get().preReadHeader, BackgroundCtx(c), PreReadHeaderPlugin.PreReadHeader); rerr != nil {
-			p.putCtx(c)
-			s.closeBy(fmt.Errorf("PreReadHeader: %s", rerr))
-			return
-		}
-		c.input.SetNewBody(c.bindBodyFn)
-		err := sock.ReadPacket(&c.input)
-		if err != nil && !socket.IsBodyError(err) {
-			p.putCtx(c)
-			if sock = s.readFailed(sock, err); sock == nil {
-				return
-			}
-			continue
-		}
-		c.bodyErr = err // the frame was read whole: the session goes on
-		switch {
-		case c.notice != noticeNone:
-			s.onNotice(c)
-			p.putCtx(c)
-		case c.input.Ptype() == TypeReply:
-			c.finishReply()
-			p.putCtx(c)
-		case c.input.Ptype() == TypePull || c.input.Ptype() == TypePush:
-			if !s.dispatch(c, sock) {
-				return // the session closed while the message waited
-			}
-		default:
-			Warnf("tp: session %s: dropped a packet of unknown type %d (uri %q, seq %d)", s.name(), c.input.Ptype(), c.input.Uri(), c.input.Seq())
-			p.putCtx(c)
-		}
+		sock = s.readNext(sock, sock.waitRead())
 	}
+}
+
+// readNext reads and routes the frame whose first bytes waitErr says have
+// arrived, and returns the connection to go on reading from, or nil when
+// the loop is over.
+//
+//go:noinline
+func (s *session) readNext(sock *sockRef, waitErr error) *sockRef {
+	if waitErr != nil {
+		return s.readFailed(sock, waitErr)
+	}
+	p := s.peer
+	c := p.getCtx(s)
+	c.sock = sock
+	if rerr := runHooks("PreReadHeader", p.plugins.get().preReadHeader, BackgroundCtx(c), PreReadHeaderPlugin.PreReadHeader); rerr != nil {
+		p.putCtx(c)
+		s.closeBy(fmt.Errorf("PreReadHeader: %s", rerr))
+		return nil
+	}
+	c.input.SetNewBody(c.bindBodyFn)
+	err := sock.ReadPacket(&c.input)
+	if err != nil && !socket.IsBodyError(err) {
+		p.putCtx(c)
+		return s.readFailed(sock, err)
+	}
+	c.bodyErr = err // the frame was read whole: the session goes on
+	switch {
+	case c.notice != noticeNone:
+		s.onNotice(c)
+		p.putCtx(c)
+	case c.input.Ptype() == TypeReply:
+		c.finishReply()
+		p.putCtx(c)
+	case c.input.Ptype() == TypePull || c.input.Ptype() == TypePush:
+		if !s.dispatch(c, sock) {
+			return nil // the session closed while the message waited
+		}
+	default:
+		Warnf("tp: session %s: dropped a packet of unknown type %d (uri %q, seq %d)", s.name(), c.input.Ptype(), c.input.Uri(), c.input.Seq())
+		p.putCtx(c)
+	}
+	return sock
 }
 
 // readFailed handles the end of sock's stream: it returns the connection
@@ -258,9 +263,17 @@ func (s *session) dispatch(c *handlerCtx, sock *sockRef) bool {
 			c.handle() // replies 503 or drops the push; no handler runs
 			return true
 		}
+		slotFreed := sock.slotFreed.Load()
+		if slotFreed == nil {
+			ch := make(chan struct{}, 1)
+			sock.slotFreed.CompareAndSwap(nil, &ch)
+			slotFreed = sock.slotFreed.Load()
+		}
+		// A handler that ended before the channel was there is seen by
+		// the count, checked after.
 		for sock.handling.Load() > limit {
 			select {
-			case <-sock.slotFreedCh:
+			case <-*slotFreed:
 			case <-s.closeCh:
 				sock.handling.Add(-1)
 				p.putCtx(c)
@@ -304,9 +317,9 @@ func (c *handlerCtx) handle() {
 		p.putCtx(c)
 		p.handling.Add(-1)
 		n := sock.handling.Add(-1)
-		if limit := int64(p.cfg.MaxSessionHandlers); limit > 0 && n >= limit {
-			select { // a read loop may wait for this slot
-			case sock.slotFreedCh <- struct{}{}:
+		if ch := sock.slotFreed.Load(); ch != nil {
+			select { // the read loop may wait for this slot
+			case *ch <- struct{}{}:
 			default:
 			}
 		}

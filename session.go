@@ -195,9 +195,10 @@ type sockRef struct {
 	// connection: the session closes once the handlers of what it sent
 	// have replied.
 	readEOF atomic.Bool
-	// slotFreedCh wakes the read loop waiting for one of the session's
-	// handlers to finish (MaxSessionHandlers); never closed.
-	slotFreedCh chan struct{}
+	// slotFreed wakes the read loop waiting for one of the session's
+	// handlers to finish (MaxSessionHandlers); made the first time the
+	// read loop waits, never closed.
+	slotFreed atomic.Pointer[chan struct{}]
 	// readDeadline records that a read deadline is set, so that one left
 	// by an earlier timeout is cleared when it becomes 0.
 	readDeadline atomic.Bool
@@ -241,10 +242,9 @@ func (s *sockRef) setWriteTimeout(d time.Duration) {
 
 func newSockRef(conn net.Conn, protoFunc []socket.ProtoFunc, writeTimeout time.Duration) *sockRef {
 	s := &sockRef{
-		Socket:      socket.NewSocket(conn, protoFunc...),
-		remoteIp:    addrIp(conn.RemoteAddr()),
-		localIp:     addrIp(conn.LocalAddr()),
-		slotFreedCh: make(chan struct{}, 1),
+		Socket:   socket.NewSocket(conn, protoFunc...),
+		remoteIp: addrIp(conn.RemoteAddr()),
+		localIp:  addrIp(conn.LocalAddr()),
 	}
 	s.setWriteTimeout(writeTimeout)
 	return s

@@ -30,13 +30,13 @@ const (
 	// maxPending is the most bytes queued for the flusher before writers
 	// wait for it: a bound on memory, not on batching.
 	maxPending = 4 << 20
-	// maxKeptBuffer bounds the write buffer kept between flushes.
+	// maxKeptBuffer bounds the write buffers pooled between flushes.
 	maxKeptBuffer = 256 << 10
 	// firstReadStep is how much of a frame is read before its buffer
 	// grows with what arrived; see readFrameRest.
 	firstReadStep = 16 << 10
 
-	uriCacheEntries = 64
+	uriCacheEntries = 8
 	uriCacheMaxLen  = 256
 )
 
@@ -44,7 +44,7 @@ const (
 // byte-compatible with teleport v3. Its frame layout is in socket/PROTOCOL.md.
 var NewFastProtoFunc ProtoFunc = func(rw io.ReadWriter) Proto {
 	f := &fastProto{r: rw, w: rw}
-	f.drained = sync.NewCond(&f.wmu)
+	f.drained.L = &f.wmu
 	return f
 }
 
@@ -57,15 +57,14 @@ type fastProto struct {
 	// flushing is true while one writer, the flusher, sends wbuf; other
 	// writers append their frames to wbuf and leave.
 	flushing bool
-	wbuf     []byte // frames waiting for the flusher
-	spare    []byte // the flusher's previous buffer, for reuse
-	werr     error  // the first write error: the connection is broken
+	wbuf     *[]byte // frames waiting for the flusher; pooled, nil when none
+	werr     error   // the first write error: the connection is broken
 	// drained wakes writers waiting for wbuf to shrink below maxPending.
-	drained *sync.Cond
+	drained sync.Cond
 
 	// Owned by the single caller of Unpack.
 	head     [frameHeadLen]byte
-	uriCache map[string]string
+	uriCache [uriCacheEntries]string // the URIs seen last, most recent first
 }
 
 func (f *fastProto) Version() (byte, string) { return FastProtoId, FastProtoName }
@@ -146,7 +145,7 @@ func appendPayload(b []byte, p *Packet) ([]byte, error) {
 // sticky error.
 func (f *fastProto) write(frame []byte) error {
 	f.wmu.Lock()
-	for f.flushing && len(f.wbuf) >= maxPending && f.werr == nil {
+	for f.flushing && f.wbuf != nil && len(*f.wbuf) >= maxPending && f.werr == nil {
 		f.drained.Wait() // back-pressure on writers faster than the link
 	}
 	if f.werr != nil {
@@ -154,7 +153,10 @@ func (f *fastProto) write(frame []byte) error {
 		f.wmu.Unlock()
 		return err
 	}
-	f.wbuf = append(f.wbuf, frame...)
+	if f.wbuf == nil {
+		f.wbuf = getWriteBuffer()
+	}
+	*f.wbuf = append(*f.wbuf, frame...)
 	if f.flushing {
 		f.wmu.Unlock()
 		return nil
@@ -165,28 +167,50 @@ func (f *fastProto) write(frame []byte) error {
 	runtime.Gosched()
 
 	f.wmu.Lock()
-	for len(f.wbuf) > 0 {
+	for f.wbuf != nil {
 		buf := f.wbuf
-		f.wbuf, f.spare = f.spare[:0], nil
+		f.wbuf = nil
 		f.drained.Broadcast()
 		f.wmu.Unlock()
-		_, err := f.w.Write(buf)
+		_, err := f.w.Write(*buf)
+		putWriteBuffer(buf)
 		f.wmu.Lock()
 		if err != nil {
 			f.werr = err
-			f.wbuf = nil
+			if f.wbuf != nil {
+				putWriteBuffer(f.wbuf)
+				f.wbuf = nil
+			}
 			f.flushing = false
 			f.drained.Broadcast()
 			f.wmu.Unlock()
 			return err
 		}
-		if cap(buf) <= maxKeptBuffer {
-			f.spare = buf[:0]
-		}
 	}
 	f.flushing = false
 	f.wmu.Unlock()
 	return nil
+}
+
+// writeBuffers pools the buffers frames queue in: a connection holds one
+// only while frames wait for a Write, so an idle one holds none.
+var writeBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, 4<<10)
+	return &b
+}}
+
+func getWriteBuffer() *[]byte {
+	b := writeBuffers.Get().(*[]byte)
+	*b = (*b)[:0]
+	return b
+}
+
+// putWriteBuffer returns b to the pool, unless a large frame grew it past
+// maxKeptBuffer.
+func putWriteBuffer(b *[]byte) {
+	if cap(*b) <= maxKeptBuffer {
+		writeBuffers.Put(b)
+	}
 }
 
 // Unpack reads one frame into p, checking every length against the bytes
@@ -308,17 +332,23 @@ func (f *fastProto) decodePayload(p *Packet, data []byte) error {
 }
 
 // internUri returns b as a string, reusing the string of an earlier frame
-// with the same URI: routes repeat, and the lookup does not allocate.
+// with the same URI: routes repeat, and the lookup does not allocate. The
+// cache is a few strings kept in the protocol itself, so that it costs an
+// idle connection nothing but their headers.
 func (f *fastProto) internUri(b []byte) string {
-	if s, ok := f.uriCache[string(b)]; ok {
-		return s
+	for i, s := range f.uriCache {
+		if s == string(b) && (s != "" || len(b) == 0) {
+			if i > 0 { // most recent first: hot routes stay in front
+				copy(f.uriCache[1:i+1], f.uriCache[:i])
+				f.uriCache[0] = s
+			}
+			return s
+		}
 	}
 	s := string(b)
-	if len(b) <= uriCacheMaxLen && len(f.uriCache) < uriCacheEntries {
-		if f.uriCache == nil {
-			f.uriCache = make(map[string]string) // grows with use: most connections see few routes
-		}
-		f.uriCache[s] = s
+	if len(b) <= uriCacheMaxLen {
+		copy(f.uriCache[1:], f.uriCache[:len(f.uriCache)-1])
+		f.uriCache[0] = s
 	}
 	return s
 }

@@ -168,8 +168,9 @@ func (x sockIO) Buffered() int { return x.s.ra.Buffered() }
 // and GetSocket's sockets have it. Call it from the one reading goroutine.
 func (s *socket) WaitRead() error {
 	s.rmu.Lock()
-	defer s.rmu.Unlock()
-	return s.ra.wait()
+	err := s.ra.wait()
+	s.rmu.Unlock()
+	return err
 }
 
 // SetWriteTimeout bounds every write system call of the socket to d from
