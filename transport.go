@@ -58,3 +58,8 @@ func dialerFor(addr string) DialFunc {
 	defer dialers.mu.RUnlock()
 	return dialers.scheme[scheme]
 }
+
+// IsClosing reports whether Close has begun. A transport that hands the
+// peer connections from outside its listeners, such as the websocket
+// package's handler, refuses new ones from then on.
+func (p *Peer) IsClosing() bool { return p.closing.Load() }

@@ -37,7 +37,8 @@ type handler struct {
 // connection accepted on a listener: PostAccept hooks, then the read loop,
 // with protoFunc (or the default protocol). A request that is not a
 // WebSocket upgrade is answered 426 Upgrade Required, one from a foreign
-// origin 403 Forbidden. cfg may be nil.
+// origin 403 Forbidden, and every request once the peer is closing 503
+// Service Unavailable. cfg may be nil.
 func NewHandler(peer *tp.Peer, cfg *Config, protoFunc ...socket.ProtoFunc) http.Handler {
 	if peer == nil {
 		panic("websocket: NewHandler: nil peer")
@@ -50,6 +51,12 @@ func NewHandler(peer *tp.Peer, cfg *Config, protoFunc ...socket.ProtoFunc) http.
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.peer.IsClosing() {
+		// Refused before the upgrade, so that a client sees a failed
+		// connection, not one that opens and closes.
+		http.Error(w, "teleport peer is closing", http.StatusServiceUnavailable)
+		return
+	}
 	hw := &hijackWatch{ResponseWriter: w}
 	ws, err := cws.Accept(hw, r, &h.opts)
 	if err != nil {

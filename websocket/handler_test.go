@@ -213,3 +213,21 @@ func TestWriteOneFramePerMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedOnceClosing checks that a closed peer refuses upgrades with 503
+// rather than accepting connections it would close at once.
+func TestRefusedOnceClosing(t *testing.T) {
+	srv := tp.NewPeer(nil)
+	url := serveWS(t, srv)
+	srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, resp, err := cws.Dial(ctx, url, nil)
+	if err == nil {
+		c.CloseNow()
+		t.Fatal("a closed peer accepted a WebSocket")
+	}
+	if resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("got %v, want 503", err)
+	}
+}

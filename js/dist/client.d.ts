@@ -21,7 +21,7 @@ export interface WebSocketLike {
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 /** How the client reconnects after a connection is lost (or cannot be made). */
 export interface ReconnectOptions {
-    /** Tries in a row before giving up; Infinity by default. */
+    /** Tries in a row (no connection in between stayed open for a second) before giving up; Infinity by default. */
     retries?: number;
     /** The first wait, in ms (50); each next one doubles it. */
     minDelay?: number;

@@ -10,11 +10,18 @@ import { filterIds } from './xfer.js';
 const GOAWAY_URI = '/_tp/goaway';
 /** The close code of a connection the server sent something unreadable on. */
 const CLOSE_BAD_INPUT = 4400;
+/**
+ * How long a connection must stay open to count as a success, ending the
+ * backoff: a server that accepts and at once closes (refusing the session)
+ * is retried with growing delays, not hammered.
+ */
+const STABLE_MS = 1000;
 /** One WebSocket connection of the client. */
 class Link {
     ws;
     reader;
     open = false;
+    openedAt = 0;
     /** A goaway came: no new calls; closes once idle. */
     retired = false;
     closed = false;
@@ -316,13 +323,13 @@ export class Client {
         this.#links.add(link);
         ws.onopen = () => {
             link.open = true;
+            link.openedAt = Date.now();
             if (this.#closed) {
                 closeLink(link, 1000, 'client closed');
                 return;
             }
             if (this.#current !== link)
                 return;
-            this.#failures = 0;
             const waiters = this.#waiters;
             this.#waiters = [];
             for (const w of waiters)
@@ -331,6 +338,9 @@ export class Client {
         };
         ws.onmessage = (ev) => this.#onMessage(link, ev.data);
         ws.onclose = (ev) => {
+            if (link.open && Date.now() - link.openedAt >= STABLE_MS) {
+                this.#failures = 0;
+            }
             link.closed = true;
             link.open = false;
             this.#links.delete(link);
@@ -358,8 +368,9 @@ export class Client {
         const reconnecting = retry !== null && this.#failures < retry.retries;
         this.#opts.onClose?.({ code, reason, reconnecting });
         if (!reconnecting) {
+            // Pulls in flight on a connection retired by a goaway end there.
             this.#closed = true;
-            this.#failAll(new Rerror(Code.ConnClosed, undefined, detail));
+            this.#failWaiters(new Rerror(Code.ConnClosed, undefined, detail));
             return;
         }
         const delay = Math.min(retry.minDelay * 2 ** this.#failures, retry.maxDelay);

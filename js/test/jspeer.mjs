@@ -1,7 +1,7 @@
 // The Go peer the tests talk to (internal/jspeer in the repository).
 //
-//   node test/jspeer.mjs build   builds it into .cache/jspeer, once per run
-//   startPeer()                  starts it on a loopback port
+//   build()       builds it into .cache/jspeer (test/run.mjs does, once per run)
+//   startPeer()   starts it on a loopback port
 
 import { spawn, execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -69,8 +69,4 @@ export async function startPeer() {
       await exited;
     },
   };
-}
-
-if (process.argv[2] === 'build') {
-  build();
 }
