@@ -327,6 +327,10 @@ export class Client {
       signal.addEventListener('abort', onAbort);
       this.#pending.set(seq, { link, uri, codec: codec ?? this.#codec, finish });
       link.inflight++;
+      if (signal.aborted) {
+        onAbort(); // between the connection and the listener
+        return;
+      }
       this.#send(link, p).catch((err: Rerror) => finish(err));
     });
   }
