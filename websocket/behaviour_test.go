@@ -9,6 +9,7 @@ import (
 	"time"
 
 	tp "github.com/teleport-go/teleport"
+	"github.com/teleport-go/teleport/plugin/auth"
 	"github.com/teleport-go/teleport/socket"
 )
 
@@ -66,7 +67,7 @@ type env struct {
 	slowRelease      chan struct{} // closed to let /slow finish
 }
 
-func newEnv(t *testing.T, tr transport, srvCfg, cliCfg *tp.PeerConfig) *env {
+func newEnv(t *testing.T, tr transport, srvCfg, cliCfg *tp.PeerConfig, srvPlugins, cliPlugins []tp.Plugin) *env {
 	t.Helper()
 	e := &env{
 		watch:       newAcceptWatch(),
@@ -76,7 +77,7 @@ func newEnv(t *testing.T, tr transport, srvCfg, cliCfg *tp.PeerConfig) *env {
 		slowStarted: make(chan struct{}, 16),
 		slowRelease: make(chan struct{}),
 	}
-	e.srv = tp.NewPeer(srvCfg, e.watch, e.hooks)
+	e.srv = tp.NewPeer(srvCfg, append(srvPlugins, e.watch, e.hooks)...)
 	e.srv.PullRouter.Reg(new(Math))
 	e.srv.PullRouter.SetUnknown(func(ctx tp.UnknownPullCtx) (interface{}, *tp.Rerror) {
 		if ctx.Path() != "/slow" {
@@ -92,7 +93,7 @@ func newEnv(t *testing.T, tr transport, srvCfg, cliCfg *tp.PeerConfig) *env {
 			e.srvPushes <- ctx.Path() + " " + s
 		}
 	})
-	e.cli = tp.NewPeer(cliCfg)
+	e.cli = tp.NewPeer(cliCfg, cliPlugins...)
 	e.cli.PullRouter.Reg(new(Whoami))
 	e.cli.PushRouter.SetUnknown(func(ctx tp.UnknownPushCtx) {
 		var s string
@@ -137,10 +138,12 @@ func receive(t *testing.T, ch chan string) string {
 // behaviours over TCP and WebSocket.
 func TestBehaviours(t *testing.T) {
 	tests := []struct {
-		name   string
-		srvCfg *tp.PeerConfig
-		cliCfg *tp.PeerConfig
-		run    func(t *testing.T, e *env)
+		name       string
+		srvCfg     *tp.PeerConfig
+		cliCfg     *tp.PeerConfig
+		srvPlugins []tp.Plugin
+		cliPlugins []tp.Plugin
+		run        func(t *testing.T, e *env)
 	}{
 		{name: "pull with metadata", run: func(t *testing.T, e *env) {
 			var sum int
@@ -207,6 +210,27 @@ func TestBehaviours(t *testing.T) {
 				t.Fatal("PostDisconnect did not run on the server")
 			}
 		}},
+		{
+			name: "auth handshake in PostDial and PostAccept",
+			srvPlugins: []tp.Plugin{auth.NewServer(func(token string, sess tp.PreSession) *tp.Rerror {
+				if token != "s3cret" {
+					return auth.Unauthorized("unknown token")
+				}
+				sess.SetId("alice")
+				return nil
+			}, nil)},
+			cliPlugins: []tp.Plugin{auth.NewClient("s3cret", nil)},
+			run: func(t *testing.T, e *env) {
+				if id := e.srvSess.Id(); id != "alice" {
+					t.Errorf("server session id %q, want alice", id)
+				}
+				refused := tp.NewPeer(nil, auth.NewClient("wrong", nil))
+				defer refused.Close()
+				if _, rerr := refused.Dial(e.addr); rerr == nil || rerr.Code != auth.CodeUnauthorized {
+					t.Errorf("a wrong token: %v, want CodeUnauthorized", rerr)
+				}
+			},
+		},
 		{name: "pull timeout", run: func(t *testing.T, e *env) {
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel()
@@ -260,7 +284,7 @@ func TestBehaviours(t *testing.T) {
 	for _, tr := range transports {
 		for _, tt := range tests {
 			t.Run(tr.name+"/"+tt.name, func(t *testing.T) {
-				tt.run(t, newEnv(t, tr, tt.srvCfg, tt.cliCfg))
+				tt.run(t, newEnv(t, tr, tt.srvCfg, tt.cliCfg, tt.srvPlugins, tt.cliPlugins))
 			})
 		}
 	}
