@@ -41,7 +41,39 @@ type PeerConfig struct {
 	PrintBody bool
 	// CountTime adds the cost time to the per-message log lines.
 	CountTime bool
+
+	// MaxSessions is the most sessions the peer keeps open at once;
+	// connections accepted past it are closed at once (a NOTICE line, at
+	// most one per second). 0: DefaultMaxSessions; negative: no limit.
+	// Dialed sessions count too, but a dial is never refused by it.
+	MaxSessions int
+	// MaxSessionHandlers is the most handlers running at once for the
+	// messages of one session. 0: DefaultMaxSessionHandlers; negative: no
+	// limit. What happens past it is RejectOverload's choice.
+	MaxSessionHandlers int
+	// RejectOverload chooses what a session does with a message that
+	// arrives while MaxSessionHandlers of its handlers are running.
+	// false (the default): back-pressure; the session stops reading until
+	// a handler finishes, so TCP slows the sender down. true: a pull is
+	// answered at once with CodeServiceUnavailable (503) without running
+	// its handler, and a push is dropped (logged at WARNING, at most once
+	// a second per peer).
+	RejectOverload bool
+	// CloseTimeout bounds how long Close waits for handlers in flight to
+	// finish after the drain; past it their contexts are cancelled and
+	// the sessions closed anyway. 0: DefaultCloseTimeout.
+	CloseTimeout time.Duration
 }
+
+// Defaults of PeerConfig's limits, safe for a server open to the internet.
+const (
+	// DefaultMaxSessions is PeerConfig.MaxSessions when 0.
+	DefaultMaxSessions = 10000
+	// DefaultMaxSessionHandlers is PeerConfig.MaxSessionHandlers when 0.
+	DefaultMaxSessionHandlers = 1024
+	// DefaultCloseTimeout is PeerConfig.CloseTimeout when 0.
+	DefaultCloseTimeout = 10 * time.Second
+)
 
 // validNetworks are the networks a peer can listen on and dial.
 var validNetworks = map[string]bool{"tcp": true, "tcp4": true, "tcp6": true, "unix": true, "unixpacket": true}
@@ -63,6 +95,7 @@ func (c *PeerConfig) check() (byte, error) {
 		"DefaultWriteTimeout": c.DefaultWriteTimeout,
 		"DefaultDialTimeout":  c.DefaultDialTimeout,
 		"SlowCometDuration":   c.SlowCometDuration,
+		"CloseTimeout":        c.CloseTimeout,
 	} {
 		if d < 0 {
 			return 0, fmt.Errorf("PeerConfig.%s: %v is negative", name, d)
@@ -70,6 +103,15 @@ func (c *PeerConfig) check() (byte, error) {
 	}
 	if c.RedialTimes < 0 {
 		return 0, fmt.Errorf("PeerConfig.RedialTimes: %d is negative", c.RedialTimes)
+	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = DefaultMaxSessions
+	}
+	if c.MaxSessionHandlers == 0 {
+		c.MaxSessionHandlers = DefaultMaxSessionHandlers
+	}
+	if c.CloseTimeout == 0 {
+		c.CloseTimeout = DefaultCloseTimeout
 	}
 	if c.DefaultBodyCodec == "" {
 		c.DefaultBodyCodec = codec.NameJSON

@@ -128,7 +128,7 @@ type handlerCtx struct {
 	rerr    *Rerror // a stage's error: the message is not handled
 	bodyErr error   // the body could not be decoded
 	query   url.Values
-	goaway  bool   // the input is the remote peer's goaway notice
+	notice  notice // the input is one of the framework's own notices
 	queryOf string // the URI query was parsed from
 
 	// Bound once when the object is made, so that dispatching a message
@@ -167,7 +167,7 @@ func (c *handlerCtx) reset(sess *session) {
 	c.rerr = nil
 	c.bodyErr = nil
 	c.query = nil
-	c.goaway = false
+	c.notice = noticeNone
 	c.callArgs = [2]reflect.Value{}
 }
 

@@ -3,10 +3,36 @@ package tp
 import (
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/teleport-go/teleport/socket"
 )
+
+// notice is a push of the framework's own, handled by the session itself
+// rather than routed: its URIs are under /_tp/.
+type notice uint8
+
+const (
+	noticeNone notice = iota
+	noticeGoaway
+)
+
+// noticeOf returns the notice a push to uri is, or noticeNone.
+func noticeOf(uri string) notice {
+	if uri == goawayUri {
+		return noticeGoaway
+	}
+	return noticeNone
+}
+
+// onNotice acts on a notice c carries, in the read loop.
+func (s *session) onNotice(c *handlerCtx) {
+	switch c.notice {
+	case noticeGoaway:
+		s.onGoaway(c.sock)
+	}
+}
 
 // goawayUri is the push a closing peer sends on each session before it
 // stops: "finish what you sent, send nothing new here". A peer of this
@@ -42,11 +68,11 @@ func (s *session) onGoaway(sock *sockRef) {
 	}
 	Debugf("tp: session %s: the remote peer is closing", s.Id())
 	if s.canRedial() {
-		AnywayGo(func() {
+		go func() {
 			if !s.migrate(sock) {
 				s.drain(sock)
 			}
-		})
+		}()
 		return
 	}
 	s.drain(sock)
@@ -90,7 +116,7 @@ func (s *session) migrate(old *sockRef) bool {
 		// Closed while dialing: closeBy may have closed old, not sock.
 		_ = sock.Close()
 	}
-	AnywayGo(func() { s.readLoop(sock) })
+	go s.readLoop(sock)
 	s.closeIfDrained(old)
 	Debugf("tp: session %s: moved to a new connection to %s", s.Id(), s.dialAddr)
 	return true
@@ -106,31 +132,7 @@ func (s *session) retiredBroken(sock *sockRef, err error) {
 	}
 	_ = sock.Close()
 	for _, cmd := range s.pending.takeIf(func(c *PullCmd) bool { return c.sock == sock }) {
-		cmd.rerr = rerrConnClosed.withDetail(fmt.Sprintf("the connection the pull was sent on closed: %v", err))
-		cmd.done()
-	}
-}
-
-// acquireSock returns the connection a new pull is written on, counted in
-// its inflight, or nil when the session is draining.
-func (s *session) acquireSock() *sockRef {
-	for {
-		sock := s.sock.Load()
-		sock.inflight.Add(1)
-		if !sock.retired.Load() {
-			return sock
-		}
-		s.releaseSock(sock)
-		if sock == s.sock.Load() {
-			return nil // draining, with no connection to move to
-		}
-	}
-}
-
-// releaseSock ends a pull's use of sock.
-func (s *session) releaseSock(sock *sockRef) {
-	if sock.inflight.Add(-1) == 0 && sock.retired.Load() {
-		s.closeIfDrained(sock)
+		cmd.end(rerrConnClosed.withDetail(fmt.Sprintf("the connection the pull was sent on closed: %v", err)))
 	}
 }
 
@@ -143,7 +145,11 @@ func (s *session) retiredIdle(sock *sockRef) {
 		return
 	}
 	if sock == s.sock.Load() {
-		s.closeBy(errGoaway)
+		if sock.readEOF.Load() {
+			s.closeBy(io.EOF)
+		} else {
+			s.closeBy(errGoaway)
+		}
 		return
 	}
 	_ = sock.Close()

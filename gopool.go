@@ -7,9 +7,11 @@ import (
 	"github.com/henrylee2cn/goutil/pool"
 )
 
-// The goroutine pool runs every read loop and every handler: reusing
-// goroutines keeps their stacks warm and bounds how many a flood of
-// connections or messages can start.
+// The goroutine pool runs every handler: reusing goroutines keeps their
+// stacks warm, and SetGopool bounds how many a flood of messages can start.
+// Read loops do not run on it: each lives as long as its connection, so a
+// bounded pool would let a few idle connections starve every other session
+// of handlers, or of a read loop at all.
 var gopool atomic.Pointer[pool.GoPool]
 
 // Defaults of the goroutine pool.
@@ -35,14 +37,22 @@ func SetGopool(maxGoroutinesAmount int, maxGoroutineIdleDuration time.Duration) 
 	old.Stop()
 }
 
-// Go runs fn on a pooled goroutine. It returns false, and logs a WARNING,
-// when the pool is exhausted.
+// Go runs fn on a pooled goroutine. It returns false when the pool is
+// exhausted, and then logs a WARNING (at most one a second).
 func Go(fn func()) bool {
 	if err := gopool.Load().Go(fn); err != nil {
-		Warnf("tp: goroutine pool: %v", err)
+		if poolExhaustedLog.allow() {
+			Warnf("tp: goroutine pool: %v (at most one such line a second)", err)
+		}
 		return false
 	}
 	return true
+}
+
+// goHandler is Go for the framework's handlers: the caller waits and
+// retries, so the pool being full is not worth a line each time.
+func goHandler(fn func()) bool {
+	return gopool.Load().Go(fn) == nil
 }
 
 // AnywayGo runs fn on a pooled goroutine, waiting for one to be free.

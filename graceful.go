@@ -107,7 +107,10 @@ func closeAllPeers(timeout time.Duration) error {
 	graceMu.Unlock()
 	errs := make(chan error, len(peers))
 	for _, p := range peers {
-		go func() { errs <- p.close(min(timeout/2, DefaultCloseDrain), timeout) }()
+		go func() {
+			drain := min(timeout/2, DefaultCloseDrain)
+			errs <- p.close(drain, timeout-drain)
+		}()
 	}
 	var first error
 	for range peers {

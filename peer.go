@@ -34,6 +34,10 @@ type Peer struct {
 
 	// handling counts the pulls and pushes being handled, for Close.
 	handling atomic.Int64
+	// starting counts accepted connections not yet in the session
+	// table, for MaxSessions.
+	starting   atomic.Int64
+	refusedLog logEvery
 	// readLoops counts running read loops and serve loops, for Close.
 	readLoops sync.WaitGroup
 	closing   atomic.Bool // Close has begun: no more dials or accepts
@@ -180,8 +184,7 @@ func (p *Peer) startSession(s *session) error {
 		return errors.New("tp: peer is closed")
 	}
 	p.sessions.add(s)
-	sock := s.sock.Load()
-	AnywayGo(func() { s.readLoop(sock) })
+	go s.readLoop(s.sock.Load())
 	return nil
 }
 
@@ -275,12 +278,28 @@ func (p *Peer) Serve(lis net.Listener, protoFunc ...socket.ProtoFunc) error {
 			return pkgerrors.Wrapf(err, "tp: accept on %s", lis.Addr())
 		}
 		delay = 0
-		AnywayGo(func() {
+		if p.full() {
+			conn.Close()
+			if p.refusedLog.allow() {
+				Noticef("tp: refused %s on %s: %d sessions open, the most PeerConfig.MaxSessions allows (at most one such line a second)", conn.RemoteAddr(), lis.Addr(), p.cfg.MaxSessions)
+			}
+			continue
+		}
+		p.starting.Add(1)
+		go func() {
+			defer p.starting.Add(-1)
 			if _, err := p.ServeConn(conn, protoFunc...); err != nil {
 				Noticef("tp: refused %s: %v", conn.RemoteAddr(), err)
 			}
-		})
+		}()
 	}
+}
+
+// full reports whether the peer has as many sessions as MaxSessions
+// allows, counting the accepted connections still being set up.
+func (p *Peer) full() bool {
+	limit := p.cfg.MaxSessions
+	return limit > 0 && p.sessions.len()+int(p.starting.Load()) >= limit
 }
 
 // isTemporary reports accept errors worth retrying, like running out of
@@ -326,15 +345,18 @@ const closeWriteGrace = time.Second
 // Close stops listening and tells every remote peer it is closing (a
 // goaway); while they move away or finish, it goes on serving them, for
 // DefaultCloseDrain at most. Then it answers new pulls with CodeConnClosed,
-// lets the handlers in flight finish and write their replies, closes every
-// session and waits for their read loops to end.
+// lets the handlers in flight finish and write their replies, for
+// PeerConfig.CloseTimeout at most, closes every session and waits for
+// their read loops to end. So it returns within DefaultCloseDrain plus
+// CloseTimeout plus a second for writes still blocked on peers that do not
+// read, whatever the handlers do.
 func (p *Peer) Close() error {
-	return p.close(DefaultCloseDrain, 0)
+	return p.close(DefaultCloseDrain, p.cfg.CloseTimeout)
 }
 
 // close is Close with the drain bounded by drain and the wait for handlers
-// by timeout (0: none).
-func (p *Peer) close(drain, timeout time.Duration) error {
+// after it by wait.
+func (p *Peer) close(drain, wait time.Duration) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -370,8 +392,12 @@ func (p *Peer) close(drain, timeout time.Duration) error {
 		time.Sleep(2 * time.Millisecond)
 	}
 	p.rejecting.Store(true)
-	for p.handling.Load() > 0 && (timeout == 0 || time.Since(start) < timeout) {
+	waitEnd := time.Now().Add(wait)
+	for p.handling.Load() > 0 && time.Now().Before(waitEnd) {
 		time.Sleep(2 * time.Millisecond)
+	}
+	if n := p.handling.Load(); n > 0 {
+		Warnf("tp: close: gave up waiting for %d handlers after %v", n, wait)
 	}
 	for _, s := range p.sessions.all() {
 		s.closeBy(nil)

@@ -181,11 +181,11 @@ func TestBadSessionDoesNotHarmOthers(t *testing.T) {
 }
 
 // A peer flooding pushes whose handlers block cannot start more than
-// MaxSessionHandlers of them: the read loop then stops reading.
+// PeerConfig.MaxSessionHandlers of them: the read loop then stops reading.
 func TestSessionHandlersAreBounded(t *testing.T) {
 	blockGate = make(chan struct{})
 	p := newPair(t, nil, nil, func(srv, cli *Peer) { srv.PushRouter.Reg(new(Blocker)) })
-	const flood = MaxSessionHandlers + 200
+	const flood = DefaultMaxSessionHandlers + 200
 	pushed := make(chan struct{})
 	go func() {
 		defer close(pushed)
@@ -195,10 +195,10 @@ func TestSessionHandlersAreBounded(t *testing.T) {
 			}
 		}
 	}()
-	waitFor(t, "the handlers to fill up", func() bool { return p.srv.handling.Load() >= MaxSessionHandlers+1 })
+	waitFor(t, "the handlers to fill up", func() bool { return p.srv.handling.Load() >= DefaultMaxSessionHandlers })
 	time.Sleep(50 * time.Millisecond) // give a runaway read loop the chance to go on
-	if n := p.srv.handling.Load(); n > MaxSessionHandlers+1 {
-		t.Fatalf("%d handlers running for one session, want at most %d", n, MaxSessionHandlers+1)
+	if n := p.srv.handling.Load(); n > DefaultMaxSessionHandlers {
+		t.Fatalf("%d handlers running for one session, want at most %d", n, DefaultMaxSessionHandlers)
 	}
 	close(blockGate)
 	<-pushed

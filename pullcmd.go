@@ -69,9 +69,11 @@ func (c *PullCmd) Public() goutil.Map {
 // PublicLen returns the number of entries in Public.
 func (c *PullCmd) PublicLen() int { return c.Public().Len() }
 
-// done delivers the finished pull. It is called exactly once, by whoever
-// took the pull out of the pending table (or never put it there).
-func (c *PullCmd) done() {
+// end finishes the pull with rerr (nil: success) and delivers it. It is
+// called exactly once, by whoever took the pull out of the pending table
+// (or never put it there).
+func (c *PullCmd) end(rerr *Rerror) {
+	c.rerr = rerr
 	c.cost = time.Since(c.start)
 	if c.stopCtx != nil {
 		c.stopCtx()
@@ -83,12 +85,35 @@ func (c *PullCmd) done() {
 	if cap(c.doneCh) == 0 {
 		// An unbuffered channel would block the read loop; deliver
 		// from a goroutine of its own.
-		AnywayGo(func() { c.doneCh <- c })
+		go func() { c.doneCh <- c }()
 		return
 	}
 	select {
 	case c.doneCh <- c:
 	default:
 		Errorf("tp: pull %s (seq %d): done channel is full, result dropped", c.output.Uri(), c.output.Seq())
+	}
+}
+
+// acquireSock returns the connection a new pull is written on, counted in
+// its inflight, or nil when the session is draining.
+func (s *session) acquireSock() *sockRef {
+	for {
+		sock := s.sock.Load()
+		sock.inflight.Add(1)
+		if !sock.retired.Load() {
+			return sock
+		}
+		s.releaseSock(sock)
+		if sock == s.sock.Load() {
+			return nil // draining, with no connection to move to
+		}
+	}
+}
+
+// releaseSock ends a pull's use of sock.
+func (s *session) releaseSock(sock *sockRef) {
+	if sock.inflight.Add(-1) == 0 && sock.retired.Load() {
+		s.closeIfDrained(sock)
 	}
 }

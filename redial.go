@@ -69,7 +69,7 @@ func (s *session) dialSock() (*sockRef, error) {
 	if err != nil {
 		return nil, err
 	}
-	sock := newSockRef(conn, s.protoFunc)
+	sock := newSockRef(conn, s.protoFunc, s.WriteTimeout())
 	s.handshaking.Store(sock)
 	rerr := runHooks("PostDial", s.peer.plugins.get().postDial, PreSession(s), PostDialPlugin.PostDial)
 	s.handshaking.Store(nil)

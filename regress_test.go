@@ -223,7 +223,7 @@ func TestReviewCloseHangsOnPeerThatNeverReads(t *testing.T) {
 	// never reads.
 	body := make([]byte, 1<<20)
 	go func() {
-		cli := newSockRef(conn, nil)
+		cli := newSockRef(conn, nil, 0)
 		for i := range 24 {
 			out := socket.GetPacket()
 			out.SetSeq(uint64(i + 1))

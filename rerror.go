@@ -1,9 +1,11 @@
 package tp
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/teleport-go/teleport/utils"
 )
@@ -59,18 +61,82 @@ func NewRerror(code int32, message, detail string) *Rerror {
 }
 
 // NewRerrorFromMeta returns the Rerror carried in meta under MetaRerrorKey,
-// or nil when there is none. Malformed JSON there is itself reported as a
-// CodeBadPacket Rerror.
+// or nil when there is none. teleport v3.0 escapes only '"' in that JSON,
+// so a message or detail holding a backslash or a control character is not
+// valid JSON; such a value is read leniently, the way v3.0 wrote it. Only a
+// value with no code to recover is reported as a CodeBadPacket Rerror.
 func NewRerrorFromMeta(meta *utils.Args) *Rerror {
 	b := meta.Peek(MetaRerrorKey)
 	if len(b) == 0 {
 		return nil
 	}
 	r := new(Rerror)
-	if err := json.Unmarshal(b, r); err != nil {
-		return NewRerror(CodeBadPacket, "Bad Packet", fmt.Sprintf("malformed %s metadata %q: %v", MetaRerrorKey, b, err))
+	err := json.Unmarshal(b, r)
+	if err == nil {
+		return r
 	}
-	return r
+	if r, ok := parseV3RerrorJSON(b); ok {
+		return r
+	}
+	return NewRerror(CodeBadPacket, "Bad Packet", fmt.Sprintf("malformed %s metadata %q: %v", MetaRerrorKey, b, err))
+}
+
+// parseV3RerrorJSON reads {"code":N,"message":"…","detail":"…"} as teleport
+// v3.0 writes it: the fields in that order, each optional but the code, and
+// strings in which only '"' is escaped (as \") and every other byte is
+// itself.
+func parseV3RerrorJSON(b []byte) (*Rerror, bool) {
+	const codeKey = `{"code":`
+	if !bytes.HasPrefix(b, []byte(codeKey)) {
+		return nil, false
+	}
+	b = b[len(codeKey):]
+	end := 0
+	if end < len(b) && b[end] == '-' {
+		end++
+	}
+	for end < len(b) && '0' <= b[end] && b[end] <= '9' {
+		end++
+	}
+	code, err := strconv.ParseInt(string(b[:end]), 10, 32)
+	if err != nil {
+		return nil, false
+	}
+	r := &Rerror{Code: int32(code)}
+	b = b[end:]
+	r.Message, b = cutV3String(b, `,"message":"`, `","detail":"`)
+	r.Detail, _ = cutV3String(b, `,"detail":"`, "")
+	return r, true
+}
+
+// cutV3String reads the string field that b starts with, when it starts with
+// key, up to the quote that begins next (or the closing "} of the object when
+// next is empty), and returns it unescaped with the rest of b.
+func cutV3String(b []byte, key, next string) (string, []byte) {
+	if !bytes.HasPrefix(b, []byte(key)) {
+		return "", b
+	}
+	b = b[len(key):]
+	// The field ends at the first quote that is not escaped and is
+	// followed by the next key or the end of the object; a lone quote
+	// inside is kept, since v3.0 would have escaped it.
+	end := len(b)
+	for i := 0; i < len(b); i++ {
+		if b[i] != '"' || i > 0 && b[i-1] == '\\' {
+			continue
+		}
+		rest := b[i:]
+		if next != "" && bytes.HasPrefix(rest, []byte(next)) || string(rest) == `"}` {
+			end = i
+			break
+		}
+	}
+	field := b[:end]
+	if end == len(b) { // cut off: keep what is there, without the closing "}
+		field = bytes.TrimSuffix(bytes.TrimSuffix(field, []byte("}")), []byte(`"`))
+	}
+	s := strings.ReplaceAll(string(field), `\"`, `"`)
+	return s, b[min(end+1, len(b)):]
 }
 
 // Copy returns a copy of r, so a shared Rerror can be given a Detail.
@@ -87,8 +153,7 @@ func (r *Rerror) SetToMeta(meta *utils.Args) {
 	if r == nil {
 		return
 	}
-	b, _ := json.Marshal(r) // cannot fail: three plain fields
-	meta.SetBytes([]byte(MetaRerrorKey), b)
+	meta.SetBytes([]byte(MetaRerrorKey), r.appendJSON(nil))
 }
 
 // ToError returns r as an error, and a nil r as a nil error (not an error
@@ -124,19 +189,30 @@ func (r *Rerror) String() string {
 	if r == nil {
 		return "<nil>"
 	}
-	b, _ := json.Marshal(r)
-	return string(b)
+	return string(r.appendJSON(nil))
+}
+
+// appendJSON appends r as valid JSON which is also as close as valid JSON
+// can be to what teleport v3.0 writes: the same field order, empty strings
+// left out, and <, > and & as they are rather than \u escapes.
+func (r *Rerror) appendJSON(dst []byte) []byte {
+	buf := bytes.NewBuffer(dst)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(r) // cannot fail: three plain fields
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
 // The framework's own errors, copied before a Detail is added.
 var (
-	rerrConnClosed    = NewRerror(CodeConnClosed, "Connection Closed", "")
-	rerrWriteFailed   = NewRerror(CodeWriteFailed, "Write Failed", "")
-	rerrDialFailed    = NewRerror(CodeDialFailed, "Dial Failed", "")
-	rerrBadPacket     = NewRerror(CodeBadPacket, "Bad Packet", "")
-	rerrNotFound      = NewRerror(CodeNotFound, "Not Found", "")
-	rerrHandleTimeout = NewRerror(CodeHandleTimeout, "Handle Timeout", "")
-	rerrInternal      = NewRerror(CodeInternalServerError, "Internal Server Error", "")
+	rerrConnClosed         = NewRerror(CodeConnClosed, "Connection Closed", "")
+	rerrWriteFailed        = NewRerror(CodeWriteFailed, "Write Failed", "")
+	rerrDialFailed         = NewRerror(CodeDialFailed, "Dial Failed", "")
+	rerrBadPacket          = NewRerror(CodeBadPacket, "Bad Packet", "")
+	rerrNotFound           = NewRerror(CodeNotFound, "Not Found", "")
+	rerrHandleTimeout      = NewRerror(CodeHandleTimeout, "Handle Timeout", "")
+	rerrInternal           = NewRerror(CodeInternalServerError, "Internal Server Error", "")
+	rerrServiceUnavailable = NewRerror(CodeServiceUnavailable, "Service Unavailable", "")
 )
 
 // withDetail returns a copy of r with detail set.

@@ -278,7 +278,7 @@ func makeHandlers(typ byte, prefix string, ctrlStruct interface{}, plugins *plug
 			if mt.NumOut() != 0 {
 				return nil, fmt.Errorf("%s: must return nothing, returns %d values", where, mt.NumOut())
 			}
-			h.handleFunc = pushHandleFunc(ci, m.Func)
+			h.handleFunc = handleFunc(ci, m.Func, false)
 			handlers = append(handlers, h)
 			continue
 		}
@@ -292,7 +292,7 @@ func makeHandlers(typ byte, prefix string, ctrlStruct interface{}, plugins *plug
 		if mt.Out(1) != rerrorType {
 			return nil, fmt.Errorf("%s: second result must be *tp.Rerror, is %v", where, mt.Out(1))
 		}
-		h.handleFunc = pullHandleFunc(ci, m.Func)
+		h.handleFunc = handleFunc(ci, m.Func, true)
 		handlers = append(handlers, h)
 	}
 	if len(handlers) == 0 {
@@ -301,35 +301,30 @@ func makeHandlers(typ byte, prefix string, ctrlStruct interface{}, plugins *plug
 	return handlers, nil
 }
 
-// pullHandleFunc calls method on a pooled controller whose embedded PullCtx
-// is set to the message's context.
-func pullHandleFunc(ci *ctrlInfo, method reflect.Value) func(*handlerCtx) {
+// handleFunc calls method on a pooled controller whose embedded PullCtx
+// (pull) or PushCtx is set to the message's context; a pull's result
+// becomes the reply.
+func handleFunc(ci *ctrlInfo, method reflect.Value, pull bool) func(*handlerCtx) {
 	return func(c *handlerCtx) {
 		ctrl := ci.pool.Get().(*ctrlObj)
-		*(*PullCtx)(ctrl.ctx) = c
+		if pull {
+			*(*PullCtx)(ctrl.ctx) = c
+		} else {
+			*(*PushCtx)(ctrl.ctx) = c
+		}
 		c.callArgs[0], c.callArgs[1] = ctrl.v, c.arg
 		defer func() {
 			ctrl.v.Elem().SetZero()
 			ci.pool.Put(ctrl)
 		}()
 		rets := method.Call(c.callArgs[:])
+		if !pull {
+			return
+		}
 		if rerr := rets[1].Interface().(*Rerror); rerr != nil {
 			c.rerr = rerr
 			return
 		}
 		c.output.SetBody(rets[0].Interface())
-	}
-}
-
-func pushHandleFunc(ci *ctrlInfo, method reflect.Value) func(*handlerCtx) {
-	return func(c *handlerCtx) {
-		ctrl := ci.pool.Get().(*ctrlObj)
-		*(*PushCtx)(ctrl.ctx) = c
-		c.callArgs[0], c.callArgs[1] = ctrl.v, c.arg
-		defer func() {
-			ctrl.v.Elem().SetZero()
-			ci.pool.Put(ctrl)
-		}()
-		method.Call(c.callArgs[:])
 	}
 }

@@ -82,11 +82,12 @@ type (
 	}
 )
 
-// MaxSessionHandlers bounds the handlers running at once for the messages
-// of one connection. Past it the read loop runs the next handler itself
-// and reads nothing meanwhile; a handler that then waits for a reply on
-// its own session waits until the others have finished.
-const MaxSessionHandlers = 1024
+// MaxSessionHandlers is the default bound on the handlers running at once
+// for the messages of one session.
+//
+// Deprecated: use PeerConfig.MaxSessionHandlers and its default,
+// DefaultMaxSessionHandlers.
+const MaxSessionHandlers = DefaultMaxSessionHandlers
 
 // errSessionClosed is what writing on a closed session returns.
 var errSessionClosed = errors.New("tp: session is closed")
@@ -134,10 +135,16 @@ type sockRef struct {
 	// retired is set when a goaway moved the session elsewhere: the
 	// connection closes once its pulls in flight have ended.
 	retired atomic.Bool
-	// readDeadline and writeDeadline record that a deadline is set, so
-	// that one left by an earlier timeout is cleared when it becomes 0.
-	readDeadline  atomic.Bool
-	writeDeadline atomic.Bool
+	// readEOF is set when the remote peer closed its side of the
+	// connection: the session closes once the handlers of what it sent
+	// have replied.
+	readEOF atomic.Bool
+	// slotFreedCh wakes the read loop waiting for one of the session's
+	// handlers to finish (MaxSessionHandlers); never closed.
+	slotFreedCh chan struct{}
+	// readDeadline records that a read deadline is set, so that one left
+	// by an earlier timeout is cleared when it becomes 0.
+	readDeadline atomic.Bool
 }
 
 // setReadDeadline applies timeout d (0: none) to the next read.
@@ -150,22 +157,28 @@ func (s *sockRef) setReadDeadline(d time.Duration) {
 	}
 }
 
-// setWriteDeadline applies timeout d (0: none) to the next write.
-func (s *sockRef) setWriteDeadline(d time.Duration) {
-	if d > 0 {
-		_ = s.SetWriteDeadline(time.Now().Add(d))
-		s.writeDeadline.Store(true)
-	} else if s.writeDeadline.Swap(false) {
-		_ = s.SetWriteDeadline(time.Time{})
+// writeTimeouter is how the socket package's sockets bound each write from
+// its start.
+type writeTimeouter interface{ SetWriteTimeout(time.Duration) }
+
+// setWriteTimeout bounds every write on the connection to d (0: none) from
+// the moment it starts: frames queued behind a blocked write cannot extend
+// its deadline.
+func (s *sockRef) setWriteTimeout(d time.Duration) {
+	if wt, ok := s.Socket.(writeTimeouter); ok {
+		wt.SetWriteTimeout(d)
 	}
 }
 
-func newSockRef(conn net.Conn, protoFunc []socket.ProtoFunc) *sockRef {
-	return &sockRef{
-		Socket:   socket.NewSocket(conn, protoFunc...),
-		remoteIp: addrIp(conn.RemoteAddr()),
-		localIp:  addrIp(conn.LocalAddr()),
+func newSockRef(conn net.Conn, protoFunc []socket.ProtoFunc, writeTimeout time.Duration) *sockRef {
+	s := &sockRef{
+		Socket:      socket.NewSocket(conn, protoFunc...),
+		remoteIp:    addrIp(conn.RemoteAddr()),
+		localIp:     addrIp(conn.LocalAddr()),
+		slotFreedCh: make(chan struct{}, 1),
 	}
+	s.setWriteTimeout(writeTimeout)
+	return s
 }
 
 var (
@@ -176,9 +189,9 @@ var (
 
 func newSession(p *Peer, conn net.Conn, protoFunc []socket.ProtoFunc) *session {
 	s := &session{peer: p, public: goutil.RwMap(), closeCh: make(chan struct{}), protoFunc: protoFunc}
-	s.sock.Store(newSockRef(conn, protoFunc))
 	s.readTimeout.Store(int64(p.cfg.DefaultReadTimeout))
 	s.writeTimeout.Store(int64(p.cfg.DefaultWriteTimeout))
+	s.sock.Store(newSockRef(conn, protoFunc, p.cfg.DefaultWriteTimeout))
 	return s
 }
 
@@ -235,14 +248,16 @@ func (s *session) WriteTimeout() time.Duration    { return time.Duration(s.write
 func (s *session) SetReadTimeout(d time.Duration) { s.readTimeout.Store(int64(d)) }
 func (s *session) SetWriteTimeout(d time.Duration) {
 	s.writeTimeout.Store(int64(d))
+	s.sock.Load().setWriteTimeout(d)
+	if sock := s.handshaking.Load(); sock != nil {
+		sock.setWriteTimeout(d)
+	}
 }
 
 // Send writes a raw packet, for handshakes before the read loop starts
 // (also on the new connection of a redial, while its PostDial hooks run).
 func (s *session) Send(p *socket.Packet) error {
-	sock := s.handshakeSock()
-	sock.setWriteDeadline(s.WriteTimeout())
-	return sock.WritePacket(p)
+	return s.handshakeSock().WritePacket(p)
 }
 
 // Receive reads a raw packet, for handshakes before the read loop starts.
@@ -278,7 +293,6 @@ func (s *session) writeOn(sock *sockRef, p *socket.Packet) error {
 	if err := p.SettingErr(); err != nil {
 		return err // whatever the protocol: nothing is sent
 	}
-	sock.setWriteDeadline(s.WriteTimeout())
 	err := sock.WritePacket(p)
 	if err != nil && !socket.IsPackError(err) {
 		s.breakConn(sock, &writeError{err})
@@ -343,8 +357,7 @@ func (s *session) AsyncPull(uri string, args interface{}, reply interface{}, don
 	seq := s.seq.Add(1)
 	s.fillOutput(out, TypePull, seq, uri, args, setting)
 	if rerr := runHooks("PreWritePull", s.peer.plugins.get().preWritePull, WriteCtx(cmd), PreWritePullPlugin.PreWritePull); rerr != nil {
-		cmd.rerr = rerr
-		cmd.done()
+		cmd.end(rerr)
 		return
 	}
 	// The watch is set up before the pull enters the table, so that every
@@ -356,14 +369,12 @@ func (s *session) AsyncPull(uri string, args interface{}, reply interface{}, don
 	}
 	sock := s.acquireSock()
 	if sock == nil {
-		cmd.rerr = rerrConnClosed.withDetail(errSessionClosed.Error())
-		cmd.done()
+		cmd.end(rerrConnClosed.withDetail(errSessionClosed.Error()))
 		return
 	}
 	cmd.sock = sock
 	if !s.pending.put(seq, cmd) {
-		cmd.rerr = rerrConnClosed.withDetail(errSessionClosed.Error())
-		cmd.done()
+		cmd.end(rerrConnClosed.withDetail(errSessionClosed.Error()))
 		return
 	}
 	if ctx.Err() != nil {
@@ -372,8 +383,7 @@ func (s *session) AsyncPull(uri string, args interface{}, reply interface{}, don
 	}
 	if err := s.writeOn(sock, out); err != nil {
 		if s.pending.take(seq) != nil {
-			cmd.rerr = writeRerror(err)
-			cmd.done()
+			cmd.end(writeRerror(err))
 		}
 		return
 	}
@@ -400,8 +410,7 @@ func (s *session) fillOutput(out *socket.Packet, ptype byte, seq uint64, uri str
 // end took it first.
 func (s *session) timeoutPull(seq uint64, ctx context.Context) {
 	if cmd := s.pending.take(seq); cmd != nil {
-		cmd.rerr = rerrHandleTimeout.withDetail(fmt.Sprintf("pull %s: %v", cmd.output.Uri(), ctx.Err()))
-		cmd.done()
+		cmd.end(rerrHandleTimeout.withDetail(fmt.Sprintf("pull %s: %v", cmd.output.Uri(), ctx.Err())))
 	}
 }
 
@@ -462,8 +471,7 @@ func (s *session) failPending(cause error) {
 		}
 	}
 	for _, cmd := range s.pending.close() {
-		cmd.rerr = base.withDetail(detail)
-		cmd.done()
+		cmd.end(base.withDetail(detail))
 	}
 }
 
@@ -471,64 +479,4 @@ func (s *session) failPending(cause error) {
 // more than a debug line.
 func isClosedConnError(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, errGoaway)
-}
-
-// readLoop reads every incoming packet: replies complete their pulls on
-// this goroutine, pulls and pushes are handled on the goroutine pool.
-func (s *session) readLoop(sock *sockRef) {
-	defer s.peer.readLoops.Done()
-	p := s.peer
-	for {
-		c := p.getCtx(s)
-		c.sock = sock
-		sock.setReadDeadline(s.ReadTimeout())
-		if rerr := runHooks("PreReadHeader", p.plugins.get().preReadHeader, BackgroundCtx(c), PreReadHeaderPlugin.PreReadHeader); rerr != nil {
-			p.putCtx(c)
-			s.closeBy(fmt.Errorf("PreReadHeader: %s", rerr))
-			return
-		}
-		c.input.SetNewBody(c.bindBodyFn)
-		err := sock.ReadPacket(&c.input)
-		if err != nil && !socket.IsBodyError(err) {
-			p.putCtx(c)
-			if s.closed.Load() {
-				s.closeBy(nil) // closed on our side: not news
-				return
-			}
-			if sock.retired.Load() {
-				s.retiredBroken(sock, err)
-				return
-			}
-			if s.canRedial() {
-				if sock = s.redial(sock, err); sock != nil {
-					continue
-				}
-			}
-			s.closeBy(err)
-			return
-		}
-		c.bodyErr = err
-		if c.goaway {
-			p.putCtx(c)
-			s.onGoaway(sock)
-			continue
-		}
-		switch c.input.Ptype() {
-		case TypeReply:
-			c.finishReply()
-			p.putCtx(c)
-		case TypePull, TypePush:
-			p.handling.Add(1)
-			// Past MaxSessionHandlers, or with the pool exhausted, the
-			// read loop handles the message itself: it stops reading
-			// meanwhile, and TCP pushes back on the sender, so one
-			// flooding peer cannot take every goroutine.
-			if sock.handling.Add(1) > MaxSessionHandlers || !Go(c.handleFn) {
-				c.handle()
-			}
-		default:
-			Warnf("tp: session %s: dropped a packet of unknown type %d (uri %q, seq %d)", s.Id(), c.input.Ptype(), c.input.Uri(), c.input.Seq())
-			p.putCtx(c)
-		}
-	}
 }

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/teleport-go/teleport/codec"
 	"github.com/teleport-go/teleport/internal/sizelimit"
 	"github.com/teleport-go/teleport/utils"
 )
@@ -33,9 +32,9 @@ const (
 	maxPending = 4 << 20
 	// maxKeptBuffer bounds the write buffer kept between flushes.
 	maxKeptBuffer = 256 << 10
-	// readStep bounds how far a frame buffer grows ahead of the bytes that
-	// actually arrived, so a declared size alone cannot reserve memory.
-	readStep = 1 << 20
+	// firstReadStep is how much of a frame is read before its buffer
+	// grows with what arrived; see readFrameRest.
+	firstReadStep = 16 << 10
 
 	uriCacheEntries = 64
 	uriCacheMaxLen  = 256
@@ -189,21 +188,28 @@ func (f *fastProto) write(frame []byte) error {
 // Unpack reads one frame into p, checking every length against the bytes
 // present and the size limit before using it.
 func (f *fastProto) Unpack(p *Packet) error {
-	// The head (size, proto id, filter count) is checked before the rest
-	// is read, so a peer speaking another protocol (a TLS client hello,
-	// an HTTP request) is refused at once instead of awaited.
-	if _, err := io.ReadFull(f.r, f.head[:]); err != nil {
+	// The head is checked piece by piece as it arrives: a declared size
+	// out of bounds is refused on its 4 bytes, and a peer speaking another
+	// protocol (a TLS client hello, an HTTP request) on the proto id,
+	// instead of being awaited.
+	got, err := readHead(f.r, f.head[:], 4, 0)
+	if err != nil {
 		return err
 	}
 	size := binary.BigEndian.Uint32(f.head[:])
-	if f.head[4] != FastProtoId {
-		return fmt.Errorf("%w: %q, want %q", ErrProtoId, f.head[4], FastProtoId)
-	}
 	if size < MinFrameSize {
-		return fmt.Errorf("%w: %d < %d bytes", ErrFrameTooSmall, size, MinFrameSize)
+		return fmt.Errorf("%w: %d < %d bytes (head % x)", ErrFrameTooSmall, size, MinFrameSize, f.head[:4])
 	}
 	if err := checkPacketSize(size); err != nil {
-		return err
+		return fmt.Errorf("%w (head %q)", err, f.head[:4])
+	}
+	if got < frameHeadLen {
+		if _, err := readHead(f.r, f.head[got:], frameHeadLen-got, got); err != nil {
+			return err
+		}
+	}
+	if f.head[4] != FastProtoId {
+		return fmt.Errorf("%w: %q, want %q", ErrProtoId, f.head[4], FastProtoId)
 	}
 	frame := utils.AcquireByteBuffer()
 	defer utils.ReleaseByteBuffer(frame)
@@ -230,12 +236,28 @@ func (f *fastProto) Unpack(p *Packet) error {
 	return f.decodePayload(p, data)
 }
 
-// readFrameRest reads n bytes into buf, growing it at most readStep ahead of
-// what has arrived.
+// readHead reads at least min bytes into b, the part of a frame head after
+// its first off bytes, and returns how many it read. A stream that ends
+// before the first byte of a frame is io.EOF, a clean end; one that ends
+// inside the head is ErrTruncated, like any other cut frame.
+func readHead(r io.Reader, b []byte, min, off int) (int, error) {
+	n, err := io.ReadAtLeast(r, b, min)
+	if err == nil || err == io.EOF && off == 0 {
+		return n, err
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, fmt.Errorf("%w: stream ended inside a frame head, after %d of %d bytes: %w", ErrTruncated, off+n, frameHeadLen, err)
+}
+
+// readFrameRest reads n bytes into buf. The buffer grows with the bytes
+// that actually arrive, at most doubling them (from firstReadStep), never
+// with the length the frame declared: a head alone reserves little.
 func readFrameRest(r io.Reader, buf *utils.ByteBuffer, n int) error {
 	b := buf.B[:0]
 	for len(b) < n {
-		step := min(n-len(b), max(len(b), readStep))
+		step := min(n-len(b), max(cap(b)-len(b), len(b), firstReadStep))
 		b = slices.Grow(b, step)
 		m, err := io.ReadFull(r, b[len(b):len(b)+step])
 		b = b[:len(b)+m]
@@ -275,13 +297,10 @@ func (f *fastProto) decodePayload(p *Packet, data []byte) error {
 	}
 	data = data[metaLen:]
 	p.bodyCodec = data[0]
-	body := data[1:]
-	if len(body) > 0 && p.bodyCodec != codec.NilCodecId {
-		if _, err := codec.Get(p.bodyCodec); err != nil {
-			return fmt.Errorf("%w: id %d (%q) for %d bytes of body", ErrUnknownBodyCodec, p.bodyCodec, p.bodyCodec, len(body))
-		}
-	}
-	return p.UnmarshalNewBody(body)
+	// The body object is asked for even when the codec is unknown: it is
+	// how the owner routes the packet (a reply ends its pull there), and
+	// decoding then reports the unknown codec as a body error.
+	return p.UnmarshalNewBody(data[1:])
 }
 
 // internUri returns b as a string, reusing the string of an earlier frame

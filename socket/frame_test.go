@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/teleport-go/teleport/codec"
 	"github.com/teleport-go/teleport/internal/sizelimit"
@@ -99,7 +100,7 @@ func TestFastProtoMatchesHandBuiltFrames(t *testing.T) {
 			name: "pull with json body and escaped metadata",
 			frame: handFrame{
 				seq: 1, ptype: 1, uri: "/home/test_add?x=1",
-				meta:      "a+b=c%26d&key=v%3D1%25&%E4%BD%A0=%2F%3F",
+				meta:      "a%20b=c%26d&key=v%3D1%25&%E4%BD%A0=%2F%3F",
 				bodyCodec: 'j', body: "[1,2]",
 			},
 			pack: []PacketSetting{
@@ -206,14 +207,17 @@ func TestUnpackHostileFrames(t *testing.T) {
 		wantMsg string
 	}{
 		{"empty stream", nil, 0, io.EOF, ""},
-		{"size cut short", valid[:2], 0, io.ErrUnexpectedEOF, ""},
+		{"size cut short", valid[:2], 0, ErrTruncated, "after 2 of 6 bytes"},
+		{"head cut after the size", valid[:4], 0, ErrTruncated, "after 4 of 6 bytes"},
+		{"head cut after the proto id", valid[:5], 0, ErrTruncated, "after 5 of 6 bytes"},
 		{"size below minimum", withSize(valid, 23), 0, ErrFrameTooSmall, "23 < 24"},
 		{"size zero", withSize(valid, 0), 0, ErrFrameTooSmall, "0 < 24"},
 		{"size over limit", withSize(valid, 1<<20+1), 1 << 20, ErrExceedPacketSizeLimit, "1048577 > 1048576"},
 		{"size max uint32", withSize(valid, 0xffffffff), 0, ErrExceedPacketSizeLimit, "4294967295"},
 		{"frame shorter than its size", withSize(valid, uint32(len(valid)+10)), 0, ErrTruncated, "ended after"},
 		{"declared 1 GiB, sent 30 bytes", withSize(valid, 1<<30), 0, ErrTruncated, "ended after"},
-		{"an HTTP request", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0, ErrProtoId, `'/'`},
+		{"an HTTP request", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0, ErrExceedPacketSizeLimit, `"GET "`},
+		{"an HTTP request under a larger limit", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0xffffffff, ErrProtoId, `'/'`},
 		{"a TLS client hello", []byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03}, 0, ErrProtoId, `'\x00'`},
 		{"wrong proto id", frameAt(4, append([]byte{'x'}, valid[5:]...)...), 0, ErrProtoId, `'x'`},
 		{"unknown filter id", frameAt(5, append([]byte{1, 0xEE}, valid[6:]...)...), 0, ErrXfer, "unknown filter"},
@@ -297,5 +301,48 @@ func TestBodyErrorKeepsStreamInStep(t *testing.T) {
 	}
 	if p.Seq() != 2 || *p.Body().(*int) != 5 {
 		t.Fatalf("second frame decoded as %s", p)
+	}
+}
+
+// TestUnpackRefusesSizeOnItsFourBytes: a declared size out of bounds is
+// refused as soon as the 4 size bytes are in, while the sender still holds
+// the connection open without sending more.
+func TestUnpackRefusesSizeOnItsFourBytes(t *testing.T) {
+	tests := []struct {
+		name    string
+		size    uint32
+		wantErr error
+	}{
+		{"zero", 0, ErrFrameTooSmall},
+		{"one below the minimum", MinFrameSize - 1, ErrFrameTooSmall},
+		{"over the limit", sizelimit.Default + 1, ErrExceedPacketSizeLimit},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, w := io.Pipe()
+			defer r.Close()
+			go func() {
+				var b [4]byte
+				binary.BigEndian.PutUint32(b[:], tt.size)
+				_, _ = w.Write(b[:]) // and nothing more until the reader is closed
+			}()
+			errCh := make(chan error, 1)
+			go func() {
+				p := GetPacket()
+				defer PutPacket(p)
+				errCh <- NewFastProtoFunc(struct {
+					io.Reader
+					io.Writer
+				}{r, io.Discard}).Unpack(p)
+			}()
+			select {
+			case err := <-errCh:
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Unpack error = %v, want %v", err, tt.wantErr)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Unpack waited for more than the 4 size bytes")
+			}
+		})
 	}
 }

@@ -200,11 +200,15 @@ func (p *Packet) Context() context.Context {
 	return p.ctx
 }
 
-// MarshalBody encodes the body. A nil body is empty. With NilCodecId the
-// default body codec is used and recorded in the packet.
+// MarshalBody encodes the body. A nil body is empty, a *RawBody is its
+// bytes. Otherwise, with NilCodecId the default body codec is used and
+// recorded in the packet.
 func (p *Packet) MarshalBody() ([]byte, error) {
 	if p.body == nil {
 		return nil, nil
+	}
+	if raw, ok := p.body.(*RawBody); ok {
+		return *raw, nil
 	}
 	if p.bodyCodec == codec.NilCodecId {
 		p.bodyCodec = DefaultBodyCodec()
@@ -221,6 +225,9 @@ func (p *Packet) MarshalBody() ([]byte, error) {
 func (p *Packet) appendBody(dst []byte) ([]byte, error) {
 	if p.body == nil {
 		return dst, nil
+	}
+	if raw, ok := p.body.(*RawBody); ok {
+		return append(dst, *raw...), nil // already encoded, codec id as set
 	}
 	if p.bodyCodec == codec.NilCodecId {
 		p.bodyCodec = DefaultBodyCodec()
@@ -256,8 +263,9 @@ func (p *Packet) UnmarshalNewBody(bodyBytes []byte) error {
 }
 
 // RawBody, used as the body object (*RawBody), receives a copy of the body
-// bytes undecoded, whatever the codec: for handlers that route or forward
-// bodies they do not know.
+// bytes undecoded, whatever the codec, and is written as it is, under the
+// packet's codec id unchanged: for handlers that route or forward bodies
+// they do not know.
 type RawBody []byte
 
 // UnmarshalBody decodes bodyBytes into the existing body with the packet's
@@ -275,7 +283,7 @@ func (p *Packet) UnmarshalBody(bodyBytes []byte) error {
 	}
 	c, err := codec.Get(p.bodyCodec)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnknownBodyCodec, err)
+		return fmt.Errorf("%w: id %d (%q) for %d bytes of body", ErrUnknownBodyCodec, p.bodyCodec, p.bodyCodec, len(bodyBytes))
 	}
 	if err = c.Unmarshal(bodyBytes, p.body); err != nil {
 		return fmt.Errorf("%w: %s into %T: %v", ErrUnmarshalBody, c.Name(), p.body, err)

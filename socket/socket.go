@@ -1,11 +1,10 @@
 package socket
 
 import (
-	"bufio"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/henrylee2cn/goutil"
 	"github.com/teleport-go/teleport/internal/seqpacket"
@@ -33,8 +32,17 @@ type Socket interface {
 
 type socket struct {
 	net.Conn
-	br    *bufio.Reader
+	ra    readAhead
 	proto Proto
+
+	// writeTimeout bounds each write system call (0: none), and
+	// writeLimit, when not 0, is an absolute deadline (Unix nanoseconds)
+	// no write may pass; see SetWriteTimeout and SetWriteDeadline.
+	writeTimeout atomic.Int64
+	writeLimit   atomic.Int64
+	// deadlineSet records that a write deadline is armed on the
+	// connection, so that it is cleared once neither bound applies.
+	deadlineSet atomic.Bool
 
 	// rmu serialises ReadPacket: a Proto has one reader at a time.
 	rmu sync.Mutex
@@ -75,27 +83,74 @@ func (s *socket) init(c net.Conn, protoFunc []ProtoFunc) {
 	// A message-oriented connection is read and written as a stream.
 	c = seqpacket.Wrap(c)
 	s.Conn = c
-	size := ReadBufferSize()
-	if s.br != nil && s.br.Size() == size {
-		s.br.Reset(c)
-	} else {
-		s.br = bufio.NewReaderSize(c, size)
-	}
-	s.proto = pickProtoFunc(protoFunc)(bufConn{s.br, c})
+	s.ra.reset(c, ReadBufferSize())
+	s.writeTimeout.Store(0)
+	s.writeLimit.Store(0)
+	s.deadlineSet.Store(false)
+	s.proto = pickProtoFunc(protoFunc)(sockIO{s})
 	s.id = ""
 	s.public = goutil.RwMap()
 	s.closed.Store(false)
 }
 
-// bufConn reads through the socket's buffer and writes to the connection
-// directly: Pack implementations do their own buffering.
-type bufConn struct {
-	r *bufio.Reader
-	w io.Writer
+// sockIO is what a Proto reads and writes: reads go through the socket's
+// read-ahead buffer, writes straight to the connection (Pack
+// implementations do their own buffering) under the write deadline.
+type sockIO struct{ s *socket }
+
+func (x sockIO) Read(p []byte) (int, error) { return x.s.ra.Read(p) }
+
+func (x sockIO) Write(p []byte) (int, error) {
+	x.s.armWriteDeadline()
+	return x.s.Conn.Write(p)
 }
 
-func (b bufConn) Read(p []byte) (int, error)  { return b.r.Read(p) }
-func (b bufConn) Write(p []byte) (int, error) { return b.w.Write(p) }
+// Buffered returns how many bytes can be read without a system call.
+func (x sockIO) Buffered() int { return x.s.ra.Buffered() }
+
+// SetWriteTimeout bounds every write system call of the socket to d from
+// its start (0: no bound). The deadline is armed when a write begins, not
+// when a packet is queued, so frames queued behind a blocked write cannot
+// push it back. It is not part of the Socket interface; NewSocket's and
+// GetSocket's sockets have it.
+func (s *socket) SetWriteTimeout(d time.Duration) {
+	s.writeTimeout.Store(int64(max(d, 0)))
+}
+
+// SetWriteDeadline sets an absolute deadline for writes, as net.Conn's
+// does, and keeps it: later writes arm the earlier of it and their
+// timeout. The zero time removes it.
+func (s *socket) SetWriteDeadline(t time.Time) error {
+	if t.IsZero() {
+		s.writeLimit.Store(0)
+	} else {
+		s.writeLimit.Store(t.UnixNano())
+	}
+	s.deadlineSet.Store(!t.IsZero())
+	return s.Conn.SetWriteDeadline(t)
+}
+
+// armWriteDeadline sets the connection's write deadline for a write about
+// to start: the earlier of now+timeout and the absolute limit.
+func (s *socket) armWriteDeadline() {
+	var dl time.Time
+	if d := s.writeTimeout.Load(); d > 0 {
+		dl = time.Now().Add(time.Duration(d))
+	}
+	if l := s.writeLimit.Load(); l != 0 {
+		if t := time.Unix(0, l); dl.IsZero() || t.Before(dl) {
+			dl = t
+		}
+	}
+	if dl.IsZero() {
+		if s.deadlineSet.Swap(false) {
+			_ = s.Conn.SetWriteDeadline(time.Time{})
+		}
+		return
+	}
+	s.deadlineSet.Store(true)
+	_ = s.Conn.SetWriteDeadline(dl)
+}
 
 func (s *socket) WritePacket(p *Packet) error {
 	return s.proto.Pack(p)

@@ -1,7 +1,10 @@
 package utils
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -10,10 +13,19 @@ import (
 // by two hexadecimal digits.
 var ErrBadEscape = errors.New("utils: bad %-escape in query string")
 
+// ErrTooManyPairs is returned by Args.ParseBytes for a query string of more
+// than MaxArgsPairs pairs.
+var ErrTooManyPairs = errors.New("utils: too many pairs in query string")
+
+// MaxArgsPairs bounds the pairs ParseBytes accepts. Each pair costs some
+// fifty bytes beyond its text, so without a bound a frame of "a&a&a…" would
+// cost many times its size to parse.
+const MaxArgsPairs = 1 << 16
+
 // Args is ordered packet metadata: key/value pairs that may repeat.
 //
-// Its wire form is a URL query string (k1=v1&k2=v2, URL-escaped), the form
-// teleport v3 peers send. The zero value is ready to use. An Args is not
+// Its wire form is a URL query string (k1=v1&k2=v2), escaped byte for byte
+// as teleport v3.0 writes it (see AppendQueryEscaped). The zero value is ready to use. An Args is not
 // safe for concurrent use.
 type Args struct {
 	kvs []argsKV
@@ -159,8 +171,8 @@ func (a *Args) CopyTo(dst *Args) {
 	}
 }
 
-// QueryString returns the URL-escaped wire form, k1=v1&k2=v2. The slice is
-// valid until a is changed.
+// QueryString returns the wire form, k1=v1&k2=v2, a pair with an empty
+// value written as its key alone (but an empty key and value as "="). The slice is valid until a is changed.
 func (a *Args) QueryString() []byte {
 	a.buf = a.AppendBytes(a.buf[:0])
 	return a.buf
@@ -178,8 +190,12 @@ func (a *Args) AppendBytes(dst []byte) []byte {
 			dst = append(dst, '&')
 		}
 		dst = AppendQueryEscaped(dst, a.kvs[i].key)
-		dst = append(dst, '=')
-		dst = AppendQueryEscaped(dst, a.kvs[i].value)
+		// v3.0 writes a pair with no value as the key alone; a pair with
+		// neither would vanish, so it keeps its '='.
+		if len(a.kvs[i].value) > 0 || len(a.kvs[i].key) == 0 {
+			dst = append(dst, '=')
+			dst = AppendQueryEscaped(dst, a.kvs[i].value)
+		}
 	}
 	return dst
 }
@@ -191,14 +207,23 @@ func (a *Args) Parse(s string) error {
 
 // ParseBytes replaces the content of a with the pairs of the query string b.
 // A pair without '=' is a key with an empty value; empty pairs are skipped.
-// On error a holds the pairs parsed before the bad one.
+// More than MaxArgsPairs pairs is ErrTooManyPairs. On error a holds the
+// pairs parsed before the bad one.
 func (a *Args) ParseBytes(b []byte) error {
 	a.Reset()
+	// Size the pair table once: grown by append, it would allocate
+	// several times its final size along the way.
+	if n := min(bytes.Count(b, []byte{'&'})+1, MaxArgsPairs+1); cap(a.kvs) < n {
+		a.kvs = slices.Grow(a.kvs, n)
+	}
 	for len(b) > 0 {
 		var pair []byte
 		pair, b = cutByte(b, '&')
 		if len(pair) == 0 {
 			continue
+		}
+		if len(a.kvs) == MaxArgsPairs {
+			return fmt.Errorf("%w: more than %d", ErrTooManyPairs, MaxArgsPairs)
 		}
 		key, value := cutByte(pair, '=')
 		kv := a.grow()

@@ -2,8 +2,10 @@ package utils_test
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"reflect"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -247,15 +249,17 @@ func TestArgsQueryString(t *testing.T) {
 		{"empty", nil, ""},
 		{"one", []pair{{"a", "1"}}, "a=1"},
 		{"order and duplicates", []pair{{"b", "2"}, {"a", "1"}, {"b", "3"}}, "b=2&a=1&b=3"},
-		{"unreserved kept", []pair{{"aZ09-_.~", "-_.~"}}, "aZ09-_.~=-_.~"},
-		{"space is plus", []pair{{"a b", "c d"}}, "a+b=c+d"},
+		{"kept as they are", []pair{{"aZ09-_.*", "-_.*"}}, "aZ09-_.*=-_.*"},
+		{"tilde escaped", []pair{{"~", "a~"}}, "%7E=a%7E"},
+		{"space is %20", []pair{{"a b", "c d"}}, "a%20b=c%20d"},
 		{"plus escaped", []pair{{"+", "1+1"}}, "%2B=1%2B1"},
 		{"separators escaped", []pair{{"a&b=c", "x=y&z"}}, "a%26b%3Dc=x%3Dy%26z"},
 		{"percent escaped", []pair{{"%", "100%"}}, "%25=100%25"},
 		{"unicode", []pair{{"é", "日本"}}, "%C3%A9=%E6%97%A5%E6%9C%AC"},
 		{"control bytes", []pair{{"\x00", "\r\n\x7f\xff"}}, "%00=%0D%0A%7F%FF"},
-		{"empty key and value", []pair{{"", ""}, {"", "v"}, {"k", ""}}, "=&=v&k="},
-		{"reserved url chars", []pair{{"/?#[]", ";:@!$'()*,"}}, "%2F%3F%23%5B%5D=%3B%3A%40%21%24%27%28%29%2A%2C"},
+		{"empty value is the key alone", []pair{{"e", ""}, {"k", "v"}}, "e&k=v"},
+		{"empty key and value", []pair{{"", ""}, {"", "v"}, {"k", ""}}, "=&=v&k"},
+		{"reserved url chars", []pair{{"/?#[]", ";:@!$'()*,"}}, "%2F%3F%23%5B%5D=%3B%3A%40%21%24%27%28%29*%2C"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -457,11 +461,16 @@ func TestArgsNetURLCompat(t *testing.T) {
 		}
 		checkPairs(t, &a, want)
 	})
-	t.Run("escaping matches url.QueryEscape byte by byte", func(t *testing.T) {
+	t.Run("escaping is teleport v3.0's byte by byte", func(t *testing.T) {
+		// v3.0 keeps ASCII letters, digits and *-._ and writes every other
+		// byte as %XX in upper-case hex.
 		for c := 0; c < 256; c++ {
-			s := string([]byte{byte(c)})
-			got := string(utils.AppendQueryEscaped(nil, []byte(s)))
-			if want := url.QueryEscape(s); got != want {
+			b := byte(c)
+			want := fmt.Sprintf("%%%02X", b)
+			if 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("*-._", b) >= 0 {
+				want = string(b)
+			}
+			if got := string(utils.AppendQueryEscaped(nil, []byte{b})); got != want {
 				t.Errorf("escape %#02x = %q, want %q", c, got, want)
 			}
 		}
@@ -500,7 +509,7 @@ func TestAcquireReleaseArgs(t *testing.T) {
 }
 
 // typicalMeta is metadata as a pull carries it.
-const typicalMeta = "X-Reply-Error=%7B%22code%22%3A404%2C%22message%22%3A%22not+found%22%7D&trace-id=4bf92f3577b34da6&user=alice&lang=en-US&flag"
+const typicalMeta = "X-Reply-Error=%7B%22code%22%3A404%2C%22message%22%3A%22not%20found%22%7D&trace-id=4bf92f3577b34da6&user=alice&lang=en-US&flag"
 
 func TestArgsAllocs(t *testing.T) {
 	t.Run("ParseBytes into a reused Args", func(t *testing.T) {
@@ -530,8 +539,8 @@ func TestArgsAllocs(t *testing.T) {
 		if n != 0 {
 			t.Errorf("AppendBytes: %v allocs per run, want 0", n)
 		}
-		if string(buf) != typicalMeta+"=" {
-			t.Errorf("AppendBytes = %q, want %q", buf, typicalMeta+"=")
+		if string(buf) != typicalMeta {
+			t.Errorf("AppendBytes = %q, want %q (the bytes parsed)", buf, typicalMeta)
 		}
 	})
 	t.Run("QueryString steady state", func(t *testing.T) {
@@ -582,5 +591,44 @@ func BenchmarkArgsAppendBytes(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		buf = a.AppendBytes(buf[:0])
+	}
+}
+
+// TestArgsParseBoundsPairs: metadata of many tiny pairs is refused past
+// MaxArgsPairs, and parsing it up to there costs a bounded amount.
+func TestArgsParseBoundsPairs(t *testing.T) {
+	tests := []struct {
+		name  string
+		pairs int
+		err   error
+	}{
+		{"10 000 keys", 10000, nil},
+		{"at the bound", utils.MaxArgsPairs, nil},
+		{"one over", utils.MaxArgsPairs + 1, utils.ErrTooManyPairs},
+		{"4 MiB of a&a&", 2 << 20, utils.ErrTooManyPairs},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := []byte(strings.Repeat("a&", tt.pairs))
+			var a utils.Args
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			err := a.ParseBytes(in)
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("err = %v, want %v", err, tt.err)
+			}
+			if err == nil && a.Len() != tt.pairs {
+				t.Fatalf("%d pairs parsed, want %d", a.Len(), tt.pairs)
+			}
+			// A pair table of 48 bytes a pair, sized once, and each
+			// key's bytes (twice that under the race detector), up
+			// to the bound.
+			alloc := after.TotalAlloc - before.TotalAlloc
+			if bound := uint64(128 * min(tt.pairs, utils.MaxArgsPairs)); alloc > bound {
+				t.Fatalf("parsing %d bytes allocated %d, want at most %d", len(in), alloc, bound)
+			}
+		})
 	}
 }

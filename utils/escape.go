@@ -2,25 +2,24 @@ package utils
 
 const upperHex = "0123456789ABCDEF"
 
-// AppendQueryEscaped appends s escaped for a query string, as teleport v3
-// (through fasthttp) wrote it: letters, digits and "-_.~" stay, a space
-// becomes '+', every other byte becomes %XX.
+// AppendQueryEscaped appends s escaped for a query string exactly as
+// teleport v3.0 writes metadata: ASCII letters, digits and "*-._" stay as
+// they are, every other byte (a space and '~' included) becomes %XX in
+// upper-case hex.
 func AppendQueryEscaped(dst, s []byte) []byte {
 	for _, c := range s {
-		switch {
-		case isUnreserved(c):
+		if keptUnescaped(c) {
 			dst = append(dst, c)
-		case c == ' ':
-			dst = append(dst, '+')
-		default:
+		} else {
 			dst = append(dst, '%', upperHex[c>>4], upperHex[c&0xf])
 		}
 	}
 	return dst
 }
 
-// AppendQueryUnescaped appends the query-unescaped form of s to dst: '+' is
-// a space and %XX a byte. A malformed escape is ErrBadEscape.
+// AppendQueryUnescaped appends the query-unescaped form of s to dst: %XX is
+// a byte, in either case of hex, and '+' a space, as other writers of query
+// strings escape it. A malformed escape is ErrBadEscape.
 func AppendQueryUnescaped(dst, s []byte) ([]byte, error) {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
@@ -44,9 +43,9 @@ func AppendQueryUnescaped(dst, s []byte) ([]byte, error) {
 	return dst, nil
 }
 
-func isUnreserved(c byte) bool {
+func keptUnescaped(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '-' || c == '_' || c == '.' || c == '~'
+		c == '*' || c == '-' || c == '_' || c == '.'
 }
 
 func unhex(c byte) (byte, bool) {

@@ -36,9 +36,10 @@ func init() {
 }
 
 func Example() {
-	// A packet's pipe: XOR-ed, then gzipped (filters run in Append order).
+	// A packet's pipe lists its filters outer-most first, as on the wire:
+	// gzip outside, XOR inside. OnPack XORs, then gzips.
 	pipe := xfer.NewXferPipe()
-	if err := pipe.Append('x', xfer.IdGzip); err != nil {
+	if err := pipe.Append(xfer.IdGzip, 'x'); err != nil {
 		panic(err)
 	}
 	fmt.Printf("ids %q, names %q\n", pipe.Ids(), pipe.Names())
@@ -48,7 +49,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	unpacked, err := pipe.OnUnpack(packed) // reverse order: gunzip, then XOR
+	unpacked, err := pipe.OnUnpack(packed) // outer-most first: gunzip, then XOR
 	if err != nil {
 		panic(err)
 	}
@@ -58,7 +59,7 @@ func Example() {
 		fmt.Println(err)
 	}
 	// Output:
-	// ids "xg", names ["xor" "gzip"]
+	// ids "gx", names ["gzip" "xor"]
 	// secret payload, secret payload, secret payload
 	// xfer: unknown filter: id 63 ('?')
 }

@@ -298,7 +298,8 @@ var bomb64 struct {
 }
 
 // TestGzipBomb inflates 64 MiB of zeros (a ~64 KiB frame) under a 1 MiB
-// limit: a clear error, and memory bounded by the limit, not the bomb.
+// and a 32 MiB limit: a clear error, and memory bounded by neither the bomb
+// nor the limit: the filter keeps at most 1 MiB of output while it counts.
 func TestGzipBomb(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a 64 MiB bomb")
@@ -306,27 +307,120 @@ func TestGzipBomb(t *testing.T) {
 	bomb64.once.Do(func() { bomb64.gz = gzipZeros(t, 64<<20) })
 	gz := bomb64.gz
 	t.Logf("bomb: %d compressed bytes inflate to 64 MiB", len(gz))
-	const limit = 1 << 20
-	setLimit(t, limit)
-	f := gzipFilter(t)
-	_, _ = f.OnUnpack(gzipStd(t, []byte("warm the reader pool"), 5))
+	for _, limit := range []uint32{1 << 20, 32 << 20} {
+		t.Run(fmt.Sprintf("limit %d MiB", limit>>20), func(t *testing.T) {
+			setLimit(t, limit)
+			f := gzipFilter(t)
+			_, _ = f.OnUnpack(gzipStd(t, []byte("warm the reader pool"), 5))
 
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	out, err := f.OnUnpack(gz)
-	runtime.ReadMemStats(&after)
-	if !errors.Is(err, xfer.ErrTooLarge) {
-		t.Fatalf("err = %v, want ErrTooLarge", err)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			out, err := f.OnUnpack(gz)
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, xfer.ErrTooLarge) {
+				t.Fatalf("err = %v, want ErrTooLarge", err)
+			}
+			if out != nil {
+				t.Fatalf("%d bytes returned with the error", len(out))
+			}
+			alloc := after.TotalAlloc - before.TotalAlloc
+			// Doubling up to 1 MiB from 4x the input, plus the pooled
+			// inflater if the GC emptied the pool.
+			bound := uint64(2<<20 + 8*len(gz) + 256<<10)
+			t.Logf("inflating the bomb allocated %d bytes (bound %d)", alloc, bound)
+			if alloc > bound {
+				t.Errorf("inflating the bomb allocated %d bytes, want at most %d", alloc, bound)
+			}
+		})
 	}
-	if out != nil {
-		t.Fatalf("%d bytes returned with the error", len(out))
+}
+
+// gzipSyncFlushed writes each part and a sync flush after it, and stops
+// there as teleport v3.0 does: no final block, no trailer. It returns the
+// stream and the offsets at which each flush marker ends.
+func gzipSyncFlushed(t testing.TB, parts ...[]byte) ([]byte, []int) {
+	t.Helper()
+	var buf bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&buf, 5)
+	var marks []int
+	for _, p := range parts {
+		if _, err := w.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		marks = append(marks, buf.Len())
 	}
-	alloc := after.TotalAlloc - before.TotalAlloc
-	t.Logf("inflating the bomb allocated %d bytes", alloc)
-	if alloc > 3*limit {
-		t.Errorf("inflating the bomb allocated %d bytes, want at most %d (3x the limit)", alloc, 3*limit)
+	return bytes.Clone(buf.Bytes()), marks
+}
+
+// TestGzipUnpackSyncFlushed reads streams as teleport v3.0 ends them, and
+// refuses every cut of such a stream but those right after a flush marker.
+func TestGzipUnpackSyncFlushed(t *testing.T) {
+	f := gzipFilter(t)
+	first := bytes.Repeat([]byte("teleport v3.0 "), 40)
+	second := randomBytes(3000, 7)
+	tests := []struct {
+		name  string
+		parts [][]byte
+	}{
+		{"empty", [][]byte{nil}},
+		{"one byte", [][]byte{{'x'}}},
+		{"text", [][]byte{first}},
+		{"two flushes", [][]byte{first, second}},
+		{"over inlineMax", [][]byte{bytes.Repeat([]byte("z"), 3<<20)}},
 	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gz, _ := gzipSyncFlushed(t, tt.parts...)
+			got, err := f.OnUnpack(gz)
+			if err != nil {
+				t.Fatalf("OnUnpack: %v", err)
+			}
+			if want := bytes.Join(tt.parts, nil); !bytes.Equal(got, want) {
+				t.Fatalf("OnUnpack = %d bytes, want %d", len(got), len(want))
+			}
+		})
+	}
+	t.Run("every cut", func(t *testing.T) {
+		gz, marks := gzipSyncFlushed(t, first, second)
+		for cut := 1; cut < len(gz); cut++ {
+			got, err := f.OnUnpack(gz[:cut])
+			switch {
+			case cut == marks[0]:
+				if err != nil || !bytes.Equal(got, first) {
+					t.Fatalf("cut right after the first flush: %d bytes, %v; want the first part", len(got), err)
+				}
+			case err == nil:
+				t.Fatalf("cut at %d of %d (flushes end at %v): no error, %d bytes", cut, len(gz), marks, len(got))
+			case !errors.Is(err, xfer.ErrGzip):
+				t.Fatalf("cut at %d: err = %v, want ErrGzip", cut, err)
+			}
+		}
+	})
+	t.Run("complete after a flush", func(t *testing.T) {
+		// A writer that flushes, then closes: flush markers in the middle
+		// of a complete stream are nothing special.
+		var buf bytes.Buffer
+		w := gzip.NewWriter(&buf)
+		_, _ = w.Write(first)
+		_ = w.Flush()
+		_, _ = w.Write(second)
+		_ = w.Close()
+		got, err := f.OnUnpack(buf.Bytes())
+		if err != nil || !bytes.Equal(got, append(bytes.Clone(first), second...)) {
+			t.Fatalf("OnUnpack = %d bytes, %v", len(got), err)
+		}
+	})
+	t.Run("over the limit", func(t *testing.T) {
+		setLimit(t, 1000)
+		gz, _ := gzipSyncFlushed(t, bytes.Repeat([]byte("a"), 1001))
+		if _, err := f.OnUnpack(gz); !errors.Is(err, xfer.ErrTooLarge) {
+			t.Fatalf("err = %v, want ErrTooLarge", err)
+		}
+	})
 }
 
 func TestGzipConcurrent(t *testing.T) {

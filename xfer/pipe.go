@@ -65,10 +65,12 @@ func (x *XferPipe) Names() []string {
 	return names
 }
 
-// OnPack runs every filter's OnPack in order.
+// OnPack wraps data in every filter, the last listed first, so that the
+// first listed filter is the outer-most layer, as teleport v3.0 orders them.
 func (x *XferPipe) OnPack(data []byte) ([]byte, error) {
 	var err error
-	for _, f := range x.filters {
+	for i := len(x.filters) - 1; i >= 0; i-- {
+		f := x.filters[i]
 		if data, err = f.OnPack(data); err != nil {
 			return nil, fmt.Errorf("xfer: filter %q OnPack: %w", f.Name(), err)
 		}
@@ -76,11 +78,11 @@ func (x *XferPipe) OnPack(data []byte) ([]byte, error) {
 	return data, nil
 }
 
-// OnUnpack runs every filter's OnUnpack in reverse order.
+// OnUnpack peels the layers OnPack made, the outer-most (first listed)
+// filter first.
 func (x *XferPipe) OnUnpack(data []byte) ([]byte, error) {
 	var err error
-	for i := len(x.filters) - 1; i >= 0; i-- {
-		f := x.filters[i]
+	for _, f := range x.filters {
 		if data, err = f.OnUnpack(data); err != nil {
 			return nil, fmt.Errorf("xfer: filter %q OnUnpack: %w", f.Name(), err)
 		}

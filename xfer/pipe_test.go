@@ -151,8 +151,9 @@ func TestPipeOrder(t *testing.T) {
 		in     string
 		packed string
 	}{
-		{"append then reverse", []byte{idAppend, idReverse}, "abc", "!cba"},
-		{"reverse then append", []byte{idReverse, idAppend}, "abc", "cba!"},
+		// The last listed filter is applied first: the first is outer-most.
+		{"append outside reverse", []byte{idAppend, idReverse}, "abc", "cba!"},
+		{"reverse outside append", []byte{idReverse, idAppend}, "abc", "!cba"},
 		{"append reverse append", []byte{idAppend, idReverse, idAppend}, "ab", "!ba!"},
 		{"twice append", []byte{idAppend, idAppend}, "", "!!"},
 	}
@@ -168,14 +169,14 @@ func TestPipeOrder(t *testing.T) {
 				t.Fatal(err)
 			}
 			if string(packed) != tt.packed {
-				t.Fatalf("OnPack(%q) = %q, want %q: filters must run in Append order", tt.in, packed, tt.packed)
+				t.Fatalf("OnPack(%q) = %q, want %q: the last listed filter must run first", tt.in, packed, tt.packed)
 			}
 			if string(in) != tt.in {
 				t.Fatalf("OnPack changed its input to %q", in)
 			}
 			unpacked, err := p.OnUnpack(packed)
 			if err != nil {
-				t.Fatalf("OnUnpack(%q): %v (filters must run in reverse order)", packed, err)
+				t.Fatalf("OnUnpack(%q): %v (the first listed filter must be undone first)", packed, err)
 			}
 			if string(unpacked) != tt.in {
 				t.Fatalf("OnUnpack(%q) = %q, want %q", packed, unpacked, tt.in)

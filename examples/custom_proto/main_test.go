@@ -24,8 +24,8 @@ func TestRun(t *testing.T) {
 	}
 	out := buf.String()
 	for _, want := range []string{
-		`protocol J "jsonlines", a pull on the wire: {"seq":1,"ptype":1,"uri":"/math/add?note=a%26b","meta":"X-Trace-Id=t+1","codec":106,"body":"WzEsMiwzXQ=="}`,
-		"unpacked: seq=1 ptype=1 uri=/math/add?note=a%26b meta=X-Trace-Id=t+1 codec=j body=[1 2 3]",
+		`protocol J "jsonlines", a pull on the wire: {"seq":1,"ptype":1,"uri":"/math/add?note=a%26b","meta":"X-Trace-Id=t%201","codec":106,"body":"WzEsMiwzXQ=="}`,
+		"unpacked: seq=1 ptype=1 uri=/math/add?note=a%26b meta=X-Trace-Id=t%201 codec=j body=[1 2 3]",
 		"client pulled /math/add [1 2 3 4] -> 10",
 		"client pulled /math/add with 2000 ones, body gzipped -> 2000",
 		"client pulled /math/missing -> code 404",

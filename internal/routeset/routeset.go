@@ -44,13 +44,22 @@ func (r *Set) Add(h *tp.Handler) {
 	set.Store(&m)
 }
 
+// Unmatched is the label of a received pull or push whose path is no
+// registered route.
+const Unmatched = "<unmatched>"
+
+// Path returns uri without its query.
+func Path(uri string) string {
+	if i := strings.IndexByte(uri, '?'); i >= 0 {
+		return uri[:i]
+	}
+	return uri
+}
+
 // Label returns the path of uri if it is a registered pull (or push)
 // route, unmatched otherwise.
 func (r *Set) Label(pull bool, uri, unmatched string) string {
-	path := uri
-	if i := strings.IndexByte(uri, '?'); i >= 0 {
-		path = uri[:i]
-	}
+	path := Path(uri)
 	set := r.push.Load()
 	if pull {
 		set = r.pull.Load()

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	tp "github.com/teleport-go/teleport"
+	"github.com/teleport-go/teleport/internal/routeset"
 )
 
 // pullKey names a pull sent: its session (the session's pointer, whatever
@@ -26,7 +27,7 @@ func (p *Plugin) PreWritePull(ctx tp.WriteCtx) *tp.Rerror {
 	out := ctx.Output()
 	sess := ctx.Session()
 	key := pullKey{sess: sess, seq: out.Seq()}
-	e := &clientPull{start: time.Now(), route: uriPath(out.Uri())}
+	e := &clientPull{start: time.Now(), route: routeset.Path(out.Uri())}
 	// The core ends the pull with CodeHandleTimeout when its context ends
 	// first, and then no hook runs: watch the same context. The watch is
 	// set before the entry is stored, so that the entry is complete when
@@ -94,6 +95,6 @@ func (p *Plugin) observePull(e *clientPull, code int32) {
 
 // PostWritePush counts a push written.
 func (p *Plugin) PostWritePush(ctx tp.WriteCtx) *tp.Rerror {
-	p.clientPushes.get(uriPath(ctx.Output().Uri()), 0).count.Inc()
+	p.clientPushes.get(routeset.Path(ctx.Output().Uri()), 0).count.Inc()
 	return nil
 }

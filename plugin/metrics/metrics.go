@@ -9,6 +9,10 @@ import (
 	tp "github.com/teleport-go/teleport"
 )
 
+// Unmatched is the route label of a received pull or push whose path is no
+// registered route.
+const Unmatched = routeset.Unmatched
+
 // DefaultBuckets are the latency histogram buckets used when New is given
 // none: 100µs to about 6.5s, each four times the last, since RPCs on a
 // local network take well under the 5ms where prometheus.DefBuckets start.

@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	tp "github.com/teleport-go/teleport"
+	"github.com/teleport-go/teleport/internal/routeset"
 )
 
 // pullKey names a pull sent: its session (the session's pointer, whatever
@@ -42,7 +43,7 @@ func (p *Plugin) PreWritePull(ctx tp.WriteCtx) *tp.Rerror {
 	sess := ctx.Session()
 	key := pullKey{sess: sess, seq: out.Seq()}
 	pctx := out.Context()
-	name := uriPath(out.Uri())
+	name := routeset.Path(out.Uri())
 	spanCtx, span := p.tracer.Start(pctx, name,
 		trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(systemAttr, RPCMethodKey.String(name)))
@@ -114,7 +115,7 @@ func (p *Plugin) PostDisconnect(sess tp.PostSession) *tp.Rerror {
 // child of the span in the push's context, and puts it in the metadata.
 func (p *Plugin) PreWritePush(ctx tp.WriteCtx) *tp.Rerror {
 	out := ctx.Output()
-	name := uriPath(out.Uri())
+	name := routeset.Path(out.Uri())
 	spanCtx, span := p.tracer.Start(out.Context(), name,
 		trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(systemAttr, RPCMethodKey.String(name)))

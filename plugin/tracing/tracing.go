@@ -14,6 +14,10 @@ import (
 	tp "github.com/teleport-go/teleport"
 )
 
+// Unmatched is the name of the server span of a received pull or push
+// whose path is no registered route.
+const Unmatched = routeset.Unmatched
+
 // TracerName is the instrumentation name of the plugin's tracer.
 const TracerName = "github.com/teleport-go/teleport/plugin/tracing"
 

@@ -1,0 +1,306 @@
+package tp
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/teleport-go/teleport/socket"
+)
+
+// Regression tests of issue 11: each of the eight faults found on a live
+// server, at the root package's level (the socket, utils and xfer tests
+// cover the decoders' share).
+
+// Gate is a pull controller whose handler waits for gate, per test.
+type Gate struct {
+	PullCtx
+}
+
+var gate chan struct{}
+
+// Wait waits for gate, then answers n.
+func (g *Gate) Wait(n *int) (int, *Rerror) {
+	<-gate
+	return *n, nil
+}
+
+// rawClient dials addr and speaks frames through a socket of its own.
+func rawClient(t *testing.T, addr string) (*net.TCPConn, socket.Socket) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn), socket.NewSocket(c)
+}
+
+// TestHalfCloseGetsEveryReply: a client that writes 21 pulls and closes its
+// write side still reads the 21 replies (issue 11, item 4).
+func TestHalfCloseGetsEveryReply(t *testing.T) {
+	gate = make(chan struct{})
+	p := newPair(t, nil, nil, func(srv, cli *Peer) { srv.PullRouter.Reg(new(Gate)) })
+	conn, sock := rawClient(t, p.addr)
+	const n = 21
+	for i := 1; i <= n; i++ {
+		if err := sock.WritePacket(socket.NewPacket(socket.WithSeq(uint64(i)), socket.WithPtype(TypePull),
+			socket.WithUri("/gate/wait"), socket.WithBodyCodec('j'), socket.WithBody(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := conn.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the handlers to start", func() bool { return p.srv.handling.Load() == n })
+	close(gate)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	seen := map[uint64]bool{}
+	for {
+		var got int
+		in := socket.NewPacket(socket.WithNewBody(func(socket.Header) interface{} { return &got }))
+		if err := sock.ReadPacket(in); err != nil {
+			break
+		}
+		if in.Ptype() != TypeReply || uint64(got) != in.Seq() {
+			t.Fatalf("reply %s carries %d", in, got)
+		}
+		seen[in.Seq()] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("%d of %d replies arrived before the server closed", len(seen), n)
+	}
+}
+
+// TestWriteTimeoutUnderTraffic: a pull stuck behind a peer that stopped
+// reading fails about the write timeout after its write began, though new
+// pulls keep coming every 100 ms (issue 11, item 5: 8.5 s before).
+func TestWriteTimeoutUnderTraffic(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	cli := NewPeer(&PeerConfig{DefaultWriteTimeout: timeout})
+	defer cli.Close()
+	sess, rerr := cli.Dial(silentServer(t))
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	big := bytes.Repeat([]byte("w"), 1<<20)
+	type result struct {
+		took time.Duration
+		rerr *Rerror
+	}
+	results := make(chan result, 100)
+	var wg sync.WaitGroup
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; i < 60 && sess.IsOk(); i++ {
+		<-tick.C
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			rerr := sess.Pull("/x", big, nil, socket.WithContext(ctx)).Rerror()
+			results <- result{time.Since(start), rerr}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	failed := 0
+	for r := range results {
+		if r.rerr == nil || r.rerr.Code == CodeHandleTimeout {
+			t.Fatalf("a pull ended with %v after %v, want a write failure or a close", r.rerr, r.took)
+		}
+		failed++
+		if r.took > timeout+1500*time.Millisecond {
+			t.Errorf("a pull ended %v after it started (%v), want about the %v write timeout", r.took, r.rerr, timeout)
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no pull failed")
+	}
+}
+
+// TestCloseBehindAFullSession: with MaxSessionHandlers handlers blocked on
+// one session and more messages queued behind them, Close returns within
+// its bound (issue 11, item 6: it never returned).
+func TestCloseBehindAFullSession(t *testing.T) {
+	blockGate = make(chan struct{})
+	defer close(blockGate)
+	srv := NewPeer(&PeerConfig{MaxSessionHandlers: 4, CloseTimeout: 300 * time.Millisecond})
+	srv.PushRouter.Reg(new(Blocker))
+	lis := listenLoopback(t)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	cli := NewPeer(nil)
+	defer cli.Close()
+	sess, rerr := cli.Dial(lis.Addr().String())
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	for i := 0; i < 10; i++ {
+		if rerr := sess.Push("/blocker/wait", i); rerr != nil {
+			t.Fatal(rerr)
+		}
+	}
+	waitFor(t, "the handlers to fill up", func() bool { return srv.handling.Load() == 4 })
+	closed := make(chan struct{})
+	start := time.Now()
+	go func() {
+		srv.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+		t.Logf("Close returned after %v", time.Since(start))
+	case <-time.After(DefaultCloseDrain + 3*time.Second):
+		t.Fatal("Close did not return within its bound")
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReplyWithUnknownCodecEndsItsPull: a reply whose body codec nobody
+// registered ends its pull at once with CodeBadPacket (issue 11, item 7).
+func TestReplyWithUnknownCodecEndsItsPull(t *testing.T) {
+	lis := listenLoopback(t)
+	defer lis.Close()
+	go func() {
+		c, err := lis.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		sock := socket.NewSocket(c)
+		in := socket.NewPacket(socket.WithNewBody(func(socket.Header) interface{} { return new(socket.RawBody) }))
+		if sock.ReadPacket(in) != nil {
+			return
+		}
+		body := socket.RawBody("x")
+		_ = sock.WritePacket(socket.NewPacket(socket.WithSeq(in.Seq()), socket.WithPtype(TypeReply),
+			socket.WithUri(in.Uri()), socket.WithBodyCodec(0xEE), socket.WithBody(&body)))
+		_, _ = c.Read(make([]byte, 1)) // hold the connection open
+	}()
+	cli := NewPeer(nil)
+	defer cli.Close()
+	sess, rerr := cli.Dial(lis.Addr().String())
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	done := make(chan *PullCmd, 1)
+	var reply string
+	sess.AsyncPull("/x", "hello", &reply, done)
+	select {
+	case cmd := <-done:
+		if cmd.Rerror() == nil || cmd.Rerror().Code != CodeBadPacket {
+			t.Fatalf("pull ended with %v, want CodeBadPacket", cmd.Rerror())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the pull still waits for a reply that arrived")
+	}
+}
+
+// TestSmallGoroutinePool: with a pool of 8 goroutines, more sessions than
+// that each get answered, and dials respect their context (issue 11, item
+// 8: read loops held the pool's slots for good).
+func TestSmallGoroutinePool(t *testing.T) {
+	SetGopool(8, time.Second)
+	defer SetGopool(0, 0)
+	p := newPair(t, nil, nil, func(srv, cli *Peer) { srv.PullRouter.Reg(new(Home)) })
+	sessions := []Session{p.cliSess}
+	for i := 0; i < 9; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		sess, rerr := p.cli.DialContext(ctx, p.addr)
+		cancel()
+		if rerr != nil {
+			t.Fatalf("dial %d: %v", i+2, rerr)
+		}
+		sessions = append(sessions, sess)
+	}
+	for i, sess := range sessions {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		var sum int
+		rerr := sess.Pull("/home/test_add", [2]int{i, 1}, &sum, socket.WithContext(ctx)).Rerror()
+		cancel()
+		if rerr != nil || sum != i+1 {
+			t.Fatalf("session %d: %d, %v", i+1, sum, rerr)
+		}
+	}
+}
+
+// TestMaxSessions: connections accepted past MaxSessions are closed at
+// once; the sessions within it are served.
+func TestMaxSessions(t *testing.T) {
+	p := newPair(t, &PeerConfig{MaxSessions: 2}, nil, func(srv, cli *Peer) { srv.PullRouter.Reg(new(Home)) })
+	second, rerr := p.cli.Dial(p.addr)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	waitFor(t, "two sessions", func() bool { return p.srv.CountSession() == 2 })
+	conn, _ := rawClient(t, p.addr)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := conn.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("the third connection read %d bytes, want it closed", n)
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the third connection was not closed")
+	}
+	for _, sess := range []Session{p.cliSess, second} {
+		var sum int
+		if rerr := sess.Pull("/home/test_add", [2]int{1, 2}, &sum).Rerror(); rerr != nil || sum != 3 {
+			t.Fatalf("a session within the limit: %d, %v", sum, rerr)
+		}
+	}
+}
+
+// TestRejectOverload: past MaxSessionHandlers with RejectOverload, a pull
+// is answered 503 at once and its handler does not run; without it, the
+// pull waits its turn.
+func TestRejectOverload(t *testing.T) {
+	for _, reject := range []bool{true, false} {
+		name := map[bool]string{true: "reject", false: "back-pressure"}[reject]
+		t.Run(name, func(t *testing.T) {
+			gate = make(chan struct{})
+			p := newPair(t, &PeerConfig{MaxSessionHandlers: 2, RejectOverload: reject}, nil, func(srv, cli *Peer) {
+				srv.PullRouter.Reg(new(Gate))
+			})
+			done := make(chan *PullCmd, 3)
+			for i := 0; i < 2; i++ {
+				p.cliSess.AsyncPull("/gate/wait", i, new(int), done)
+			}
+			waitFor(t, "two handlers", func() bool { return p.srv.handling.Load() == 2 })
+			p.cliSess.AsyncPull("/gate/wait", 2, new(int), done)
+			if reject {
+				select {
+				case cmd := <-done:
+					if cmd.Rerror() == nil || cmd.Rerror().Code != CodeServiceUnavailable {
+						t.Fatalf("the third pull ended with %v, want 503", cmd.Rerror())
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("the third pull was not refused")
+				}
+				close(gate)
+				for i := 0; i < 2; i++ {
+					if cmd := <-done; cmd.Rerror() != nil {
+						t.Fatal(cmd.Rerror())
+					}
+				}
+				return
+			}
+			select {
+			case cmd := <-done:
+				t.Fatalf("a pull ended (%v) while both handlers were blocked", cmd.Rerror())
+			case <-time.After(100 * time.Millisecond):
+			}
+			close(gate)
+			for i := 0; i < 3; i++ {
+				if cmd := <-done; cmd.Rerror() != nil {
+					t.Fatal(cmd.Rerror())
+				}
+			}
+		})
+	}
+}

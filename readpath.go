@@ -1,0 +1,409 @@
+package tp
+
+import (
+	"fmt"
+	"io"
+	"reflect"
+	"runtime/debug"
+	"time"
+
+	"github.com/teleport-go/teleport/socket"
+	"github.com/teleport-go/teleport/utils"
+)
+
+// The read path, in the order a packet meets it:
+//
+//  1. readLoop reads a frame into a pooled handlerCtx. Once the header is
+//     decoded, the packet asks bindBody for the object its body decodes
+//     into, which routes it: a reply finds its pull (bindReply), a pull or
+//     push its handler (bindCall), and the header hooks run.
+//  2. A reply completes its pull on the read loop (finishReply).
+//  3. A pull or push goes to a pooled goroutine (dispatch), within the
+//     session's handler limit, and is handled there (handle): the body
+//     hooks, the handler, and for a pull the reply (writeReply).
+
+// readLoop reads every incoming packet of sock until the connection ends.
+func (s *session) readLoop(sock *sockRef) {
+	defer s.peer.readLoops.Done()
+	p := s.peer
+	for {
+		c := p.getCtx(s)
+		c.sock = sock
+		sock.setReadDeadline(s.ReadTimeout())
+		if rerr := runHooks("PreReadHeader", p.plugins.get().preReadHeader, BackgroundCtx(c), PreReadHeaderPlugin.PreReadHeader); rerr != nil {
+			p.putCtx(c)
+			s.closeBy(fmt.Errorf("PreReadHeader: %s", rerr))
+			return
+		}
+		c.input.SetNewBody(c.bindBodyFn)
+		err := sock.ReadPacket(&c.input)
+		if err != nil && !socket.IsBodyError(err) {
+			p.putCtx(c)
+			if sock = s.readFailed(sock, err); sock == nil {
+				return
+			}
+			continue
+		}
+		c.bodyErr = err // the frame was read whole: the session goes on
+		switch {
+		case c.notice != noticeNone:
+			s.onNotice(c)
+			p.putCtx(c)
+		case c.input.Ptype() == TypeReply:
+			c.finishReply()
+			p.putCtx(c)
+		case c.input.Ptype() == TypePull || c.input.Ptype() == TypePush:
+			if !s.dispatch(c, sock) {
+				return // the session closed while the message waited
+			}
+		default:
+			Warnf("tp: session %s: dropped a packet of unknown type %d (uri %q, seq %d)", s.Id(), c.input.Ptype(), c.input.Uri(), c.input.Seq())
+			p.putCtx(c)
+		}
+	}
+}
+
+// readFailed handles the end of sock's stream: it returns the connection
+// to go on reading from after a redial, or nil when the loop is over.
+func (s *session) readFailed(sock *sockRef, err error) *sockRef {
+	switch {
+	case s.closed.Load():
+		s.closeBy(nil) // closed on our side: not news
+	case sock.retired.Load():
+		s.retiredBroken(sock, err)
+	case s.canRedial():
+		if sock = s.redial(sock, err); sock != nil {
+			return sock
+		}
+		s.closeBy(err)
+	case err == io.EOF:
+		s.remoteClosedWrite(sock)
+	default:
+		s.closeBy(err)
+	}
+	return nil
+}
+
+// remoteClosedWrite handles a clean end of the remote peer's stream: it
+// sends nothing more, but may still read. Its pulls and pushes being
+// handled still get their replies; the pulls of ours waiting on sock end
+// now, since no reply can come; then the session closes.
+func (s *session) remoteClosedWrite(sock *sockRef) {
+	sock.readEOF.Store(true)
+	s.draining.Store(true)
+	sock.retired.Store(true)
+	for _, cmd := range s.pending.takeIf(func(c *PullCmd) bool { return c.sock == sock }) {
+		cmd.end(rerrConnClosed.withDetail("the remote peer closed the connection"))
+	}
+	s.closeIfDrained(sock)
+}
+
+// bindBody runs in the read loop once the header is decoded: it routes the
+// packet, runs the header hooks, and returns the object its body decodes
+// into (nil discards the body).
+func (c *handlerCtx) bindBody(socket.Header) interface{} {
+	c.start = time.Now()
+	switch c.input.Ptype() {
+	case TypeReply:
+		return c.bindReply()
+	case TypePull:
+		return c.bindCall(c.sess.peer.PullRouter)
+	case TypePush:
+		if c.notice = noticeOf(c.input.Uri()); c.notice != noticeNone {
+			return nil
+		}
+		return c.bindCall(c.sess.peer.PushRouter)
+	}
+	return nil
+}
+
+// bindReply takes the pull the reply answers out of the pending table: from
+// here on, finishReply ends it.
+func (c *handlerCtx) bindReply() interface{} {
+	cmd := c.sess.pending.take(c.input.Seq())
+	if cmd == nil {
+		Debugf("tp: session %s: discarded a late reply (uri %q, seq %d)", c.sess.Id(), c.input.Uri(), c.input.Seq())
+		return nil
+	}
+	c.pullCmd = cmd
+	hooks := c.sess.peer.plugins.get()
+	if c.rerr = runHooks("PostReadReplyHeader", hooks.postReadReplyHeader, ReadCtx(c), PostReadReplyHeaderPlugin.PostReadReplyHeader); c.rerr != nil {
+		return nil
+	}
+	if c.rerr = runHooks("PreReadReplyBody", hooks.preReadReplyBody, ReadCtx(c), PreReadReplyBodyPlugin.PreReadReplyBody); c.rerr != nil {
+		return nil
+	}
+	return cmd.reply
+}
+
+// bindCall routes a pull or push through router and runs its header hooks,
+// the peer's, then the route's. An error is kept in c.rerr: a pull is
+// answered with it, a push dropped.
+func (c *handlerCtx) bindCall(router *Router) interface{} {
+	p := c.sess.peer
+	if p.rejecting.Load() {
+		c.rerr = rerrConnClosed.withDetail("peer is closing")
+		return nil
+	}
+	peerHooks := p.plugins.get()
+	if c.rerr = c.postReadHeader(peerHooks); c.rerr != nil {
+		return nil
+	}
+	h := router.get(uriPath(c.input.Uri()))
+	if h == nil {
+		c.rerr = rerrNotFound.withDetail(fmt.Sprintf("no %s handler for %s", ptypeName(router.typ), c.input.Uri()))
+		return nil
+	}
+	c.handler = h
+	routeHooks := h.plugins.get()
+	if c.rerr = c.postReadHeader(routeHooks); c.rerr != nil {
+		return nil
+	}
+	for _, hooks := range [2]*pluginHooks{peerHooks, routeHooks} {
+		if c.rerr = c.preReadBody(hooks); c.rerr != nil {
+			return nil
+		}
+	}
+	if h.isUnknown {
+		return &c.rawBody
+	}
+	c.arg = reflect.New(h.argElem)
+	return c.arg.Interface()
+}
+
+// postReadHeader runs the PostRead{Pull,Push}Header hooks of hooks.
+func (c *handlerCtx) postReadHeader(hooks *pluginHooks) *Rerror {
+	if c.input.Ptype() == TypePull {
+		return runHooks("PostReadPullHeader", hooks.postReadPullHeader, ReadCtx(c), PostReadPullHeaderPlugin.PostReadPullHeader)
+	}
+	return runHooks("PostReadPushHeader", hooks.postReadPushHeader, ReadCtx(c), PostReadPushHeaderPlugin.PostReadPushHeader)
+}
+
+// preReadBody runs the PreRead{Pull,Push}Body hooks of hooks.
+func (c *handlerCtx) preReadBody(hooks *pluginHooks) *Rerror {
+	if c.input.Ptype() == TypePull {
+		return runHooks("PreReadPullBody", hooks.preReadPullBody, ReadCtx(c), PreReadPullBodyPlugin.PreReadPullBody)
+	}
+	return runHooks("PreReadPushBody", hooks.preReadPushBody, ReadCtx(c), PreReadPushBodyPlugin.PreReadPushBody)
+}
+
+// postReadBody runs the PostRead{Pull,Push}Body hooks of hooks.
+func (c *handlerCtx) postReadBody(hooks *pluginHooks) *Rerror {
+	if c.input.Ptype() == TypePull {
+		return runHooks("PostReadPullBody", hooks.postReadPullBody, ReadCtx(c), PostReadPullBodyPlugin.PostReadPullBody)
+	}
+	return runHooks("PostReadPushBody", hooks.postReadPushBody, ReadCtx(c), PostReadPushBodyPlugin.PostReadPushBody)
+}
+
+// finishReply ends the pull a reply answers, on the read loop.
+func (c *handlerCtx) finishReply() {
+	cmd := c.pullCmd
+	if cmd == nil {
+		return
+	}
+	if c.input.Meta().Len() > 0 {
+		cmd.inputMeta = new(utils.Args)
+		c.input.Meta().CopyTo(cmd.inputMeta)
+	}
+	switch {
+	case c.rerr != nil:
+		cmd.end(c.rerr)
+	case c.bodyErr != nil:
+		cmd.end(rerrBadPacket.withDetail(fmt.Sprintf("reply of %s: %v", c.input.Uri(), c.bodyErr)))
+	default:
+		rerr := NewRerrorFromMeta(c.input.Meta())
+		if hookErr := runHooks("PostReadReplyBody", c.sess.peer.plugins.get().postReadReplyBody, ReadCtx(c), PostReadReplyBodyPlugin.PostReadReplyBody); hookErr != nil {
+			rerr = hookErr
+		}
+		cmd.end(rerr)
+	}
+}
+
+// dispatch hands a pull or push read on sock to a pooled goroutine. It
+// returns false when the session closed while the message waited.
+//
+// Past PeerConfig.MaxSessionHandlers handlers running for the session, it
+// either answers at once with CodeServiceUnavailable (RejectOverload), or
+// waits for one of them to finish: the read loop stops reading meanwhile,
+// and TCP pushes back on the sender, so one flooding peer cannot take every
+// goroutine. It also waits, rather than run the handler itself, when the
+// goroutine pool is exhausted.
+func (s *session) dispatch(c *handlerCtx, sock *sockRef) bool {
+	p := s.peer
+	limit := int64(p.cfg.MaxSessionHandlers)
+	if n := sock.handling.Add(1); limit > 0 && n > limit {
+		if p.cfg.RejectOverload {
+			p.handling.Add(1)
+			c.overloaded(limit)
+			c.handle() // replies 503 or drops the push; no handler runs
+			return true
+		}
+		for sock.handling.Load() > limit {
+			select {
+			case <-sock.slotFreedCh:
+			case <-s.closeCh:
+				sock.handling.Add(-1)
+				p.putCtx(c)
+				return false
+			}
+		}
+	}
+	p.handling.Add(1)
+	for wait := time.Millisecond; !goHandler(c.handleFn); wait = min(2*wait, 100*time.Millisecond) {
+		select {
+		case <-time.After(wait):
+		case <-s.closeCh:
+			p.handling.Add(-1)
+			sock.handling.Add(-1)
+			p.putCtx(c)
+			return false
+		}
+	}
+	return true
+}
+
+// overloaded marks a message that arrived past the session's handler limit
+// with RejectOverload: a pull is answered CodeServiceUnavailable, a push
+// dropped, and neither handler runs.
+func (c *handlerCtx) overloaded(limit int64) {
+	if c.rerr != nil {
+		return // already refused (not found, peer closing, a hook)
+	}
+	c.rerr = rerrServiceUnavailable.withDetail(fmt.Sprintf("%d handlers already running for this session", limit))
+	if c.input.Ptype() == TypePush && overloadLog.allow() {
+		Warnf("tp: session %s: overloaded, dropped push %s (at most one such line a second)", c.sess.Id(), c.input.Uri())
+	}
+}
+
+// handle runs on a pool goroutine: the body hooks, the handler, then the
+// reply of a pull.
+func (c *handlerCtx) handle() {
+	s, sock := c.sess, c.sock
+	p := s.peer
+	defer func() {
+		p.putCtx(c)
+		p.handling.Add(-1)
+		n := sock.handling.Add(-1)
+		if limit := int64(p.cfg.MaxSessionHandlers); limit > 0 && n >= limit {
+			select { // a read loop may wait for this slot
+			case sock.slotFreedCh <- struct{}{}:
+			default:
+			}
+		}
+		if n == 0 && sock.retired.Load() {
+			s.closeIfDrained(sock)
+		}
+	}()
+	pull := c.input.Ptype() == TypePull
+	if c.rerr == nil && c.bodyErr != nil {
+		c.rerr = rerrBadPacket.withDetail(fmt.Sprintf("%s %s: %v", kindOf(pull), c.input.Uri(), c.bodyErr))
+	}
+	for _, hooks := range [2]*pluginHooks{p.plugins.get(), c.routeHooks()} {
+		if c.rerr == nil && hooks != nil {
+			c.rerr = c.postReadBody(hooks)
+		}
+	}
+	if c.rerr == nil {
+		c.callHandler()
+	}
+	if pull {
+		c.writeReply()
+	}
+	s.logHandled(c, kindOf(pull))
+}
+
+// kindOf names a pull or push in log lines and errors.
+func kindOf(pull bool) string {
+	if pull {
+		return "pull"
+	}
+	return "push"
+}
+
+// routeHooks returns the hooks of the route's plugins, nil before routing.
+func (c *handlerCtx) routeHooks() *pluginHooks {
+	if c.handler == nil {
+		return nil
+	}
+	return c.handler.plugins.get()
+}
+
+// callHandler calls the route's handler. A panic becomes
+// CodeInternalServerError for this message only, logged with its stack.
+func (c *handlerCtx) callHandler() {
+	defer func() {
+		if r := recover(); r != nil {
+			Errorf("tp: panic in handler %s (session %s, seq %d): %v\n%s", c.handler.name, c.sess.Id(), c.input.Seq(), r, debug.Stack())
+			c.rerr = rerrInternal.withDetail(fmt.Sprintf("panic in %s: %v", c.handler.name, r))
+			c.output.SetBody(nil)
+		}
+	}()
+	h := c.handler
+	switch {
+	case h.handleFunc != nil:
+		h.handleFunc(c)
+	case h.pullUnknownFn != nil:
+		body, rerr := h.pullUnknownFn(c)
+		if rerr != nil {
+			c.rerr = rerr
+		} else {
+			c.output.SetBody(body)
+		}
+	case h.pushUnknownFn != nil:
+		h.pushUnknownFn(c)
+	}
+}
+
+// writeReply answers the pull with the handler's result or c.rerr.
+func (c *handlerCtx) writeReply() {
+	out, s := &c.output, c.sess
+	out.SetSeq(c.input.Seq())
+	out.SetPtype(TypeReply)
+	out.SetUri(c.input.Uri())
+	if c.rerr != nil {
+		out.SetBody(nil)
+		c.rerr.SetToMeta(out.Meta())
+	} else if out.BodyCodec() == 0 && out.Body() != nil {
+		out.SetBodyCodec(c.input.BodyCodec())
+		if out.BodyCodec() == 0 {
+			out.SetBodyCodec(s.bodyCodecFor(out.Body()))
+		}
+	}
+	local := c.routeHooks()
+	if rerr := c.runWriteReplyHooks("PreWriteReply", local, true); rerr != nil {
+		c.replaceReply(rerr)
+	}
+	err := s.writeOn(c.sock, out)
+	if err != nil && socket.IsPackError(err) {
+		// The result cannot be sent (cannot be encoded, too large): tell
+		// the caller instead of leaving it waiting.
+		c.replaceReply(rerrInternal.withDetail(fmt.Sprintf("reply of %s: %v", c.input.Uri(), err)))
+		err = s.writeOn(c.sock, out)
+	}
+	if err != nil {
+		Debugf("tp: session %s: reply to %s (seq %d) not sent: %v", s.Id(), c.input.Uri(), c.input.Seq(), err)
+	} else {
+		c.runWriteReplyHooks("PostWriteReply", local, false)
+	}
+}
+
+func (c *handlerCtx) replaceReply(rerr *Rerror) {
+	c.rerr = rerr
+	c.output.SetBody(nil)
+	c.output.Meta().Del(MetaRerrorKey)
+	rerr.SetToMeta(c.output.Meta())
+}
+
+func (c *handlerCtx) runWriteReplyHooks(stage string, local *pluginHooks, pre bool) *Rerror {
+	peerHooks := c.sess.peer.plugins.get()
+	if pre {
+		if rerr := runHooks(stage, peerHooks.preWriteReply, WriteCtx(c), PreWriteReplyPlugin.PreWriteReply); rerr != nil || local == nil {
+			return rerr
+		}
+		return runHooks(stage, local.preWriteReply, WriteCtx(c), PreWriteReplyPlugin.PreWriteReply)
+	}
+	if rerr := runHooks(stage, peerHooks.postWriteReply, WriteCtx(c), PostWriteReplyPlugin.PostWriteReply); rerr != nil || local == nil {
+		return rerr
+	}
+	return runHooks(stage, local.postWriteReply, WriteCtx(c), PostWriteReplyPlugin.PostWriteReply)
+}

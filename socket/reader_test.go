@@ -1,0 +1,169 @@
+package socket
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/teleport-go/teleport/utils"
+)
+
+// framesOf packs n small pulls into one stream.
+func framesOf(t *testing.T, n int) []byte {
+	t.Helper()
+	var rw pipeRW
+	proto := NewFastProtoFunc(&rw)
+	for i := 1; i <= n; i++ {
+		p := NewPacket(WithSeq(uint64(i)), WithPtype(1), WithUri("/a/b"), WithBodyCodec('s'), WithBody([]byte("body")))
+		if err := proto.Pack(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return rw.Bytes()
+}
+
+// TestReadAheadOverFaultyReaders reads a stream of frames through the
+// socket's read-ahead buffer over readers that return little at a time or
+// fail: every frame arrives whole, in order, and an error after the
+// buffered bytes is still reported.
+func TestReadAheadOverFaultyReaders(t *testing.T) {
+	stream := framesOf(t, 50)
+	tests := []struct {
+		name string
+		r    func(io.Reader) io.Reader
+	}{
+		{"whole", func(r io.Reader) io.Reader { return r }},
+		{"one byte at a time", iotest.OneByteReader},
+		{"half reads", iotest.HalfReader},
+		{"data with the error", iotest.DataErrReader},
+	}
+	for _, tt := range tests {
+		for _, size := range []int{64, DefaultReadBufferSize} {
+			t.Run(tt.name, func(t *testing.T) {
+				var ra readAhead
+				ra.reset(tt.r(bytes.NewReader(stream)), size)
+				proto := NewFastProtoFunc(struct {
+					io.Reader
+					io.Writer
+				}{&ra, io.Discard})
+				p := NewPacket(WithNewBody(func(Header) interface{} { return new([]byte) }))
+				for i := 1; i <= 50; i++ {
+					if err := proto.Unpack(p); err != nil {
+						t.Fatalf("frame %d: %v", i, err)
+					}
+					if p.Seq() != uint64(i) || string(*p.Body().(*[]byte)) != "body" {
+						t.Fatalf("frame %d read as %s", i, p)
+					}
+				}
+				if err := proto.Unpack(p); err != io.EOF {
+					t.Fatalf("after the last frame: %v, want io.EOF", err)
+				}
+				if ra.buf != nil {
+					t.Fatal("a buffer is held after every byte was consumed")
+				}
+			})
+		}
+	}
+}
+
+// TestIdleSocketHoldsNoReadBuffer: once the frames that arrived are read,
+// the socket gives its read buffer back, so that a connection waiting for
+// its next frame costs no buffer.
+func TestIdleSocketHoldsNoReadBuffer(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	s := NewSocket(b).(*socket)
+	stream := framesOf(t, 3)
+	go func() { _, _ = a.Write(stream) }()
+	p := NewPacket()
+	for i := 0; i < 3; i++ {
+		p.Reset()
+		if err := s.ReadPacket(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.ra.buf != nil {
+		t.Fatalf("the idle socket holds a %d-byte read buffer", len(*s.ra.buf))
+	}
+}
+
+// TestDeclaredSizeReservesLittle: a head declaring a frame of 1 GiB followed
+// by a few bytes makes the frame buffer grow with what arrived, not with the
+// declared size.
+func TestDeclaredSizeReservesLittle(t *testing.T) {
+	for _, arrived := range []int{0, 100, 40 << 10} {
+		buf := utils.AcquireByteBuffer()
+		err := readFrameRest(bytes.NewReader(make([]byte, arrived)), buf, 1<<30)
+		if !errors.Is(err, ErrTruncated) {
+			t.Fatalf("err = %v, want ErrTruncated", err)
+		}
+		if limit := max(2*arrived, firstReadStep); cap(buf.B) > limit {
+			t.Fatalf("%d bytes arrived of a declared 1 GiB: buffer of %d bytes, want at most %d", arrived, cap(buf.B), limit)
+		}
+		utils.ReleaseByteBuffer(buf)
+	}
+}
+
+// TestUnknownReplyCodecStillRoutes: a frame whose body codec is unknown is
+// handed to the NewBodyFunc like any other (that is where a reply finds its
+// pull), and only then reported as a body error.
+func TestUnknownReplyCodecStillRoutes(t *testing.T) {
+	frame := handFrame{seq: 9, ptype: 2, uri: "/a", bodyCodec: 0xEE, body: "x"}.bytes(t)
+	routed := false
+	p := NewPacket(WithNewBody(func(h Header) interface{} {
+		routed = h.Seq() == 9
+		return new(string)
+	}))
+	err := NewFastProtoFunc(bytes.NewBuffer(frame)).Unpack(p)
+	if !errors.Is(err, ErrUnknownBodyCodec) || !IsBodyError(err) {
+		t.Fatalf("err = %v, want a body error ErrUnknownBodyCodec", err)
+	}
+	if !routed {
+		t.Fatal("the NewBodyFunc was not called for the unknown codec")
+	}
+}
+
+// TestWriteTimeoutCountsFromTheBlockedWrite: writers queued behind a write
+// blocked on a peer that does not read do not push its deadline back; it
+// fails a write timeout after it began.
+func TestWriteTimeoutCountsFromTheBlockedWrite(t *testing.T) {
+	a, b := net.Pipe() // b is never read
+	defer a.Close()
+	defer b.Close()
+	s := NewSocket(a).(*socket)
+	const timeout = 300 * time.Millisecond
+	s.SetWriteTimeout(timeout)
+	start := time.Now()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // a writer queuing a frame every 50 ms
+		defer wg.Done()
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				_ = s.WritePacket(NewPacket(WithUri("/later")))
+			}
+		}
+	}()
+	err := s.WritePacket(NewPacket(WithUri("/first")))
+	close(stop)
+	wg.Wait()
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+	if took := time.Since(start); took > timeout+700*time.Millisecond {
+		t.Fatalf("the blocked write failed after %v, want about %v", took, timeout)
+	}
+}
