@@ -59,7 +59,10 @@ func dialerFor(addr string) DialFunc {
 	return dialers.scheme[scheme]
 }
 
-// IsClosing reports whether Close has begun. A transport that hands the
-// peer connections from outside its listeners, such as the websocket
-// package's handler, refuses new ones from then on.
-func (p *Peer) IsClosing() bool { return p.closing.Load() }
+// Accepting reports whether the peer would start a session on a new
+// connection now: not once Close has begun, nor while it has as many
+// sessions as PeerConfig.MaxSessions allows. Serve refuses such
+// connections itself; a transport that hands the peer connections from
+// elsewhere, such as the websocket package's handler, asks Accepting
+// before it takes one.
+func (p *Peer) Accepting() bool { return !p.closing.Load() && !p.full() }

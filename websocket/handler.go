@@ -37,8 +37,9 @@ type handler struct {
 // connection accepted on a listener: PostAccept hooks, then the read loop,
 // with protoFunc (or the default protocol). A request that is not a
 // WebSocket upgrade is answered 426 Upgrade Required, one from a foreign
-// origin 403 Forbidden, and every request once the peer is closing 503
-// Service Unavailable. cfg may be nil.
+// origin 403 Forbidden, and every request while the peer is not accepting
+// (closing, or PeerConfig.MaxSessions reached) 503 Service Unavailable.
+// cfg may be nil.
 func NewHandler(peer *tp.Peer, cfg *Config, protoFunc ...socket.ProtoFunc) http.Handler {
 	if peer == nil {
 		panic("websocket: NewHandler: nil peer")
@@ -51,10 +52,11 @@ func NewHandler(peer *tp.Peer, cfg *Config, protoFunc ...socket.ProtoFunc) http.
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.peer.IsClosing() {
-		// Refused before the upgrade, so that a client sees a failed
-		// connection, not one that opens and closes.
-		http.Error(w, "teleport peer is closing", http.StatusServiceUnavailable)
+	if !h.peer.Accepting() {
+		// Closing, or MaxSessions reached: refused before the upgrade,
+		// so that a client sees a failed connection, not one that opens
+		// and closes.
+		http.Error(w, "teleport peer is not accepting connections", http.StatusServiceUnavailable)
 		return
 	}
 	hw := &hijackWatch{ResponseWriter: w}

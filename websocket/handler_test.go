@@ -214,20 +214,46 @@ func TestWriteOneFramePerMessage(t *testing.T) {
 	}
 }
 
-// TestRefusedOnceClosing checks that a closed peer refuses upgrades with 503
-// rather than accepting connections it would close at once.
-func TestRefusedOnceClosing(t *testing.T) {
-	srv := tp.NewPeer(nil)
-	url := serveWS(t, srv)
-	srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, resp, err := cws.Dial(ctx, url, nil)
-	if err == nil {
-		c.CloseNow()
-		t.Fatal("a closed peer accepted a WebSocket")
+// TestRefusedWhenNotAccepting checks that a closed peer, and one with
+// MaxSessions sessions, refuse upgrades with 503 rather than accept
+// connections they would close at once.
+func TestRefusedWhenNotAccepting(t *testing.T) {
+	dial503 := func(t *testing.T, url string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, resp, err := cws.Dial(ctx, url, nil)
+		if err == nil {
+			c.CloseNow()
+			t.Fatal("accepted a WebSocket")
+		}
+		if resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("got %v, want 503", err)
+		}
 	}
-	if resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("got %v, want 503", err)
-	}
+	t.Run("closed", func(t *testing.T) {
+		srv := tp.NewPeer(nil)
+		url := serveWS(t, srv)
+		srv.Close()
+		dial503(t, url)
+	})
+	t.Run("MaxSessions reached", func(t *testing.T) {
+		watch := newAcceptWatch()
+		srv := tp.NewPeer(&tp.PeerConfig{MaxSessions: 1}, watch)
+		url := serveWS(t, srv)
+		cli := tp.NewPeer(nil)
+		defer cli.Close()
+		first, rerr := Dial(cli, url)
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		watch.next(t)
+		waitFor(t, "the first session to count", func() bool { return srv.CountSession() == 1 })
+		dial503(t, url)
+		first.Close()
+		waitFor(t, "room for another session", func() bool { return srv.Accepting() })
+		if _, rerr := Dial(cli, url); rerr != nil {
+			t.Errorf("after the first closed: %v", rerr)
+		}
+	})
 }
