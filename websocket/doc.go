@@ -42,7 +42,9 @@
 // inside are checked as on TCP (a declared frame size above the limit is
 // refused before anything is allocated for it). A text message closes the
 // session with status 1003 (unsupported data); bytes that are not frames
-// close it like any bad frame. Other sessions are not affected.
+// close it like any bad frame. Other sessions are not affected. While the
+// peer is not accepting (Peer.Accepting: closing, or PeerConfig.MaxSessions
+// reached) requests are answered 503 before any upgrade.
 //
 // # Timeouts, closing, TLS
 //
