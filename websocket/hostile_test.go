@@ -208,3 +208,27 @@ func TestMessageLen(t *testing.T) {
 		})
 	}
 }
+
+// TestStalledReader checks that a write timeout ends a session whose
+// browser stopped reading, as on TCP: the blocked write fails and the
+// session closes, within the timeout and the close handshake's bound.
+func TestStalledReader(t *testing.T) {
+	watch := newAcceptWatch()
+	srv := tp.NewPeer(&tp.PeerConfig{DefaultWriteTimeout: 200 * time.Millisecond}, watch)
+	url := serveWS(t, srv)
+	rawDial(t, url, nil) // never reads
+	sess := watch.next(t)
+	big := bytes.Repeat([]byte("x"), 1<<20)
+	start := time.Now()
+	var rerr *tp.Rerror
+	for i := 0; i < 1000 && rerr == nil; i++ { // the socket buffers fill within a few MiB
+		rerr = sess.Push("/flood", big)
+	}
+	if rerr == nil || rerr.Code != tp.CodeWriteFailed {
+		t.Fatalf("push to a stalled reader: %v, want CodeWriteFailed", rerr)
+	}
+	waitFor(t, "the session to close", func() bool { return !sess.IsOk() })
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
