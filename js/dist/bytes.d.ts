@@ -6,5 +6,8 @@ export declare function fromUtf8(b: Uint8Array): string;
 export declare function concat(chunks: readonly Uint8Array[], total?: number): Uint8Array;
 /** equalBytes reports whether a and b hold the same bytes. */
 export declare function equalBytes(a: Uint8Array, b: Uint8Array): boolean;
-/** toBytes views the data of a WebSocket message or a buffer as bytes. */
-export declare function toBytes(data: ArrayBuffer | ArrayBufferView): Uint8Array;
+/**
+ * toBytes views the data of a binary WebSocket message as bytes, or
+ * returns undefined for anything else (a Blob, say).
+ */
+export declare function toBytes(data: unknown): Uint8Array | undefined;

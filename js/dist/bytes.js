@@ -35,7 +35,10 @@ export function equalBytes(a, b) {
     }
     return true;
 }
-/** toBytes views the data of a WebSocket message or a buffer as bytes. */
+/**
+ * toBytes views the data of a binary WebSocket message as bytes, or
+ * returns undefined for anything else (a Blob, say).
+ */
 export function toBytes(data) {
     if (data instanceof Uint8Array) {
         return data;
@@ -43,5 +46,8 @@ export function toBytes(data) {
     if (ArrayBuffer.isView(data)) {
         return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     }
-    return new Uint8Array(data);
+    if (data instanceof ArrayBuffer) {
+        return new Uint8Array(data);
+    }
+    return undefined;
 }

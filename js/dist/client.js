@@ -427,9 +427,14 @@ export class Client {
             this.#badInput(link, new Error('a text message'));
             return;
         }
+        const bytes = toBytes(data);
+        if (bytes === undefined) {
+            this.#badInput(link, new Error(`a message of unsupported data ${Object.prototype.toString.call(data)}`));
+            return;
+        }
         let frames;
         try {
-            frames = link.reader.push(toBytes(data));
+            frames = link.reader.push(bytes);
         }
         catch (err) {
             this.#badInput(link, err);

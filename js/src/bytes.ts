@@ -41,13 +41,19 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** toBytes views the data of a WebSocket message or a buffer as bytes. */
-export function toBytes(data: ArrayBuffer | ArrayBufferView): Uint8Array {
+/**
+ * toBytes views the data of a binary WebSocket message as bytes, or
+ * returns undefined for anything else (a Blob, say).
+ */
+export function toBytes(data: unknown): Uint8Array | undefined {
   if (data instanceof Uint8Array) {
     return data;
   }
   if (ArrayBuffer.isView(data)) {
     return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   }
-  return new Uint8Array(data);
+  if (data instanceof ArrayBuffer) {
+    return new Uint8Array(data);
+  }
+  return undefined;
 }

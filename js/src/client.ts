@@ -580,9 +580,14 @@ export class Client {
       this.#badInput(link, new Error('a text message'));
       return;
     }
+    const bytes = toBytes(data);
+    if (bytes === undefined) {
+      this.#badInput(link, new Error(`a message of unsupported data ${Object.prototype.toString.call(data)}`));
+      return;
+    }
     let frames: Uint8Array[];
     try {
-      frames = link.reader.push(toBytes(data as ArrayBuffer));
+      frames = link.reader.push(bytes);
     } catch (err) {
       this.#badInput(link, err as Error);
       return;
