@@ -1,6 +1,7 @@
 package tp
 
 import (
+	"context"
 	"net/url"
 	"reflect"
 	"strings"
@@ -35,8 +36,9 @@ type (
 		Output() *socket.Packet
 	}
 
-	// inputHeader is what every reading context tells about its input.
-	inputHeader interface {
+	// InputHeader is what every reading context tells about the message
+	// it reads: its seq, metadata and URI.
+	InputHeader interface {
 		// Seq returns the input's sequence number.
 		Seq() uint64
 		// GetMeta returns the first metadata value of key.
@@ -56,7 +58,7 @@ type (
 	// ReadCtx is given to the read hooks.
 	ReadCtx interface {
 		BackgroundCtx
-		inputHeader
+		InputHeader
 		// Input returns the packet being read.
 		Input() *socket.Packet
 	}
@@ -64,15 +66,19 @@ type (
 	// PushCtx is the context a push controller embeds.
 	PushCtx interface {
 		BackgroundCtx
-		inputHeader
+		InputHeader
 		// GetBodyCodec returns the codec id of the input body.
 		GetBodyCodec() byte
+		// Context is cancelled when the session closes, when the peer's
+		// Close or Shutdown gives up waiting for handlers, and when the
+		// handler returns.
+		Context() context.Context
 	}
 
 	// PullCtx is the context a pull controller embeds.
 	PullCtx interface {
 		BackgroundCtx
-		inputHeader
+		InputHeader
 		// Input returns the pull.
 		Input() *socket.Packet
 		// Output returns the reply being prepared.
@@ -86,18 +92,26 @@ type (
 		SetMeta(key, value string)
 		// AddXferPipe adds transfer filters to the reply.
 		AddXferPipe(filterId ...byte)
+		// Context carries the caller's deadline, and is cancelled when
+		// the caller cancels the pull, when the session closes, when the
+		// peer's Close or Shutdown gives up waiting for handlers, and
+		// when the handler returns.
+		Context() context.Context
 	}
 
 	// UnknownPushCtx is given to the unknown push handler.
 	UnknownPushCtx interface {
 		BackgroundCtx
-		inputHeader
+		InputHeader
 		// GetBodyCodec returns the codec id of the input body.
 		GetBodyCodec() byte
 		// InputBodyBytes returns the undecoded input body.
 		InputBodyBytes() []byte
 		// Bind decodes the input body into v with its codec.
 		Bind(v interface{}) (bodyCodec byte, err error)
+		// Context is the handler's context, as PullCtx and PushCtx
+		// describe it.
+		Context() context.Context
 	}
 
 	// UnknownPullCtx is given to the unknown pull handler.
@@ -129,7 +143,14 @@ type handlerCtx struct {
 	bodyErr error   // the body could not be decoded
 	query   url.Values
 	notice  notice // the input is one of the framework's own notices
-	queryOf string // the URI query was parsed from
+
+	// The handler's context, made when it asks (see Context), and the
+	// caller's deadline it carries (zero: none).
+	deadline   time.Time
+	ctx        context.Context
+	cancelCtx  context.CancelFunc
+	registered bool   // ctx is in the session's callTable
+	queryOf    string // the URI query was parsed from
 
 	// Bound once when the object is made, so that dispatching a message
 	// allocates no closure.
@@ -168,6 +189,8 @@ func (c *handlerCtx) reset(sess *session) {
 	c.bodyErr = nil
 	c.query = nil
 	c.notice = noticeNone
+	c.deadline = time.Time{}
+	c.ctx, c.cancelCtx, c.registered = nil, nil, false
 	c.callArgs = [2]reflect.Value{}
 }
 

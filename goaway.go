@@ -16,12 +16,16 @@ type notice uint8
 const (
 	noticeNone notice = iota
 	noticeGoaway
+	noticeCancel
 )
 
 // noticeOf returns the notice a push to uri is, or noticeNone.
 func noticeOf(uri string) notice {
-	if uri == goawayUri {
+	switch uri {
+	case goawayUri:
 		return noticeGoaway
+	case cancelUri:
+		return noticeCancel
 	}
 	return noticeNone
 }
@@ -31,6 +35,8 @@ func (s *session) onNotice(c *handlerCtx) {
 	switch c.notice {
 	case noticeGoaway:
 		s.onGoaway(c.sock)
+	case noticeCancel:
+		s.calls.notice(c.input.Seq())
 	}
 }
 
@@ -56,7 +62,7 @@ func (s *session) sendGoaway() {
 	p.SetPtype(TypePush)
 	p.SetUri(goawayUri)
 	if err := s.write(p); err != nil {
-		Debugf("tp: session %s: goaway not sent: %v", s.Id(), err)
+		Debugf("tp: session %s: goaway not sent: %v", s.name(), err)
 	}
 }
 
@@ -66,7 +72,7 @@ func (s *session) onGoaway(sock *sockRef) {
 	if sock != s.sock.Load() || sock.retired.Load() {
 		return
 	}
-	Debugf("tp: session %s: the remote peer is closing", s.Id())
+	Debugf("tp: session %s: the remote peer is closing", s.name())
 	if s.canRedial() {
 		go func() {
 			if !s.migrate(sock) {
@@ -101,7 +107,7 @@ func (s *session) closeIfDrained(sock *sockRef) {
 func (s *session) migrate(old *sockRef) bool {
 	sock, err := s.dialSock()
 	if err != nil {
-		Noticef("tp: session %s: cannot move away from a closing peer: %v", s.Id(), err)
+		Noticef("tp: session %s: cannot move away from a closing peer: %v", s.name(), err)
 		return false
 	}
 	if !s.peer.addReadLoop() {
@@ -118,7 +124,7 @@ func (s *session) migrate(old *sockRef) bool {
 	}
 	go s.readLoop(sock)
 	s.closeIfDrained(old)
-	Debugf("tp: session %s: moved to a new connection to %s", s.Id(), s.dialAddr)
+	Debugf("tp: session %s: moved to a new connection to %s", s.name(), s.dialAddr)
 	return true
 }
 

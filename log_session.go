@@ -80,7 +80,12 @@ func (s *session) logPush(out *socket.Packet, cost time.Duration, rerr *Rerror) 
 
 // lineOf formats the common part of a message's log line.
 func (s *session) lineOf(what string, p *socket.Packet, code int32, cost time.Duration, slow bool) string {
-	line := fmt.Sprintf("tp: %s: session=%s remote=%s uri=%s seq=%d code=%d", what, s.Id(), s.RemoteAddr(), p.Uri(), p.Seq(), code)
+	id, addr := s.Id(), s.RemoteAddr().String()
+	line := "tp: " + what + ": session=" + id
+	if addr != id {
+		line += " remote=" + addr
+	}
+	line += fmt.Sprintf(" uri=%s seq=%d code=%d", p.Uri(), p.Seq(), code)
 	if s.peer.cfg.CountTime || slow {
 		line += " cost=" + cost.String()
 	}

@@ -29,6 +29,7 @@ func (l *logEvery) allow() bool {
 
 // Rate-limited log lines, each about one condition of the whole process.
 var (
-	poolExhaustedLog logEvery
-	overloadLog      logEvery
+	poolExhaustedLog   logEvery
+	overloadLog        logEvery
+	undeliveredPushLog logEvery
 )

@@ -25,6 +25,11 @@ type Peer struct {
 	// PushRouter routes incoming pushes.
 	PushRouter *Router
 
+	// ctx is the parent of every handler's context, cancelled when Close
+	// gives up waiting for handlers, or returns.
+	ctx       context.Context
+	cancelCtx context.CancelFunc
+
 	cfg              PeerConfig
 	defaultBodyCodec byte
 	plugins          *pluginContainer
@@ -55,6 +60,7 @@ type Peer struct {
 // both are programming mistakes found at start-up.
 func NewPeer(cfg *PeerConfig, plugin ...Plugin) *Peer {
 	p := &Peer{listeners: map[net.Listener]struct{}{}, rawListeners: map[net.Listener]struct{}{}}
+	p.ctx, p.cancelCtx = context.WithCancel(context.Background())
 	if cfg != nil {
 		p.cfg = *cfg
 		p.cfg.ListenAddrs = append([]string(nil), cfg.ListenAddrs...)
@@ -113,7 +119,7 @@ func (p *Peer) DialContext(ctx context.Context, addr string, protoFunc ...socket
 	}
 	conn, err := p.dialConn(ctx, addr)
 	if err != nil {
-		return nil, rerrDialFailed.withDetail(err.Error())
+		return nil, rerrDialFailed.wrap(err, "")
 	}
 	s := newSession(p, conn, protoFunc)
 	s.dialAddr = addr
@@ -122,7 +128,7 @@ func (p *Peer) DialContext(ctx context.Context, addr string, protoFunc ...socket
 		return nil, rerr
 	}
 	if err := p.startSession(s); err != nil {
-		return nil, rerrDialFailed.withDetail(err.Error())
+		return nil, rerrDialFailed.wrap(err, "")
 	}
 	Debugf("tp: dialed %s (session %s)", addr, s.Id())
 	return s, nil
@@ -397,8 +403,9 @@ func (p *Peer) close(drain, wait time.Duration) error {
 		time.Sleep(2 * time.Millisecond)
 	}
 	if n := p.handling.Load(); n > 0 {
-		Warnf("tp: close: gave up waiting for %d handlers after %v", n, wait)
+		Warnf("tp: close: gave up waiting for %d handlers after %v; their contexts are cancelled", n, wait)
 	}
+	p.cancelCtx()
 	for _, s := range p.sessions.all() {
 		s.closeBy(nil)
 	}

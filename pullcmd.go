@@ -37,6 +37,10 @@ func (c *PullCmd) Result() (interface{}, *Rerror) { return c.reply, c.rerr }
 // Rerror returns the error of the pull, nil on success.
 func (c *PullCmd) Rerror() *Rerror { return c.rerr }
 
+// Err returns the error of the pull as an error: nil on success (not a nil
+// *Rerror in an error, see Rerror), else the *Rerror.
+func (c *PullCmd) Err() error { return c.rerr.ToError() }
+
 // InputMeta returns the metadata of the reply (set by the handler with
 // SetMeta), empty when there was none or no reply came.
 func (c *PullCmd) InputMeta() *utils.Args {
@@ -82,6 +86,9 @@ func (c *PullCmd) end(rerr *Rerror) {
 		c.sess.releaseSock(c.sock)
 	}
 	c.sess.logPullDone(c)
+	if c.doneCh == nil {
+		return // the caller of AsyncPull asked for no result
+	}
 	if cap(c.doneCh) == 0 {
 		// An unbuffered channel would block the read loop; deliver
 		// from a goroutine of its own.

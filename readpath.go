@@ -57,7 +57,7 @@ func (s *session) readLoop(sock *sockRef) {
 				return // the session closed while the message waited
 			}
 		default:
-			Warnf("tp: session %s: dropped a packet of unknown type %d (uri %q, seq %d)", s.Id(), c.input.Ptype(), c.input.Uri(), c.input.Seq())
+			Warnf("tp: session %s: dropped a packet of unknown type %d (uri %q, seq %d)", s.name(), c.input.Ptype(), c.input.Uri(), c.input.Seq())
 			p.putCtx(c)
 		}
 	}
@@ -86,12 +86,15 @@ func (s *session) readFailed(sock *sockRef, err error) *sockRef {
 
 // remoteClosedWrite handles a clean end of the remote peer's stream: it
 // sends nothing more, but may still read. Its pulls and pushes being
-// handled still get their replies; the pulls of ours waiting on sock end
-// now, since no reply can come; then the session closes.
+// handled still get their replies, though their contexts are cancelled
+// (as net/http cancels a request whose client went away); the pulls of
+// ours waiting on sock end now, since no reply can come; then the session
+// closes.
 func (s *session) remoteClosedWrite(sock *sockRef) {
 	sock.readEOF.Store(true)
 	s.draining.Store(true)
 	sock.retired.Store(true)
+	s.cancelContext() // the caller is gone, or going: handlers may stop
 	for _, cmd := range s.pending.takeIf(func(c *PullCmd) bool { return c.sock == sock }) {
 		cmd.end(rerrConnClosed.withDetail("the remote peer closed the connection"))
 	}
@@ -122,7 +125,7 @@ func (c *handlerCtx) bindBody(socket.Header) interface{} {
 func (c *handlerCtx) bindReply() interface{} {
 	cmd := c.sess.pending.take(c.input.Seq())
 	if cmd == nil {
-		Debugf("tp: session %s: discarded a late reply (uri %q, seq %d)", c.sess.Id(), c.input.Uri(), c.input.Seq())
+		Debugf("tp: session %s: discarded a late reply (uri %q, seq %d)", c.sess.name(), c.input.Uri(), c.input.Seq())
 		return nil
 	}
 	c.pullCmd = cmd
@@ -164,6 +167,11 @@ func (c *handlerCtx) bindCall(router *Router) interface{} {
 			return nil
 		}
 	}
+	if c.input.Ptype() == TypePull {
+		if left, ok := timeoutOf(&c.input); ok {
+			c.deadline = c.start.Add(left)
+		}
+	}
 	if h.isUnknown {
 		return &c.rawBody
 	}
@@ -202,6 +210,9 @@ func (c *handlerCtx) finishReply() {
 		return
 	}
 	if c.input.Meta().Len() > 0 {
+		if !c.sess.remoteCancels.Load() && string(c.input.Meta().Peek(metaCapsKey)) == capsCancel {
+			c.sess.remoteCancels.Store(true)
+		}
 		cmd.inputMeta = new(utils.Args)
 		c.input.Meta().CopyTo(cmd.inputMeta)
 	}
@@ -271,7 +282,7 @@ func (c *handlerCtx) overloaded(limit int64) {
 	}
 	c.rerr = rerrServiceUnavailable.withDetail(fmt.Sprintf("%d handlers already running for this session", limit))
 	if c.input.Ptype() == TypePush && overloadLog.allow() {
-		Warnf("tp: session %s: overloaded, dropped push %s (at most one such line a second)", c.sess.Id(), c.input.Uri())
+		Warnf("tp: session %s: overloaded, dropped push %s (at most one such line a second)", c.sess.name(), c.input.Uri())
 	}
 }
 
@@ -303,13 +314,31 @@ func (c *handlerCtx) handle() {
 			c.rerr = c.postReadBody(hooks)
 		}
 	}
+	if c.rerr == nil && pull {
+		c.rerr = c.expired()
+	}
 	if c.rerr == nil {
 		c.callHandler()
+		c.endContext()
 	}
 	if pull {
 		c.writeReply()
+	} else if c.rerr != nil && c.rerr.Code == CodeNotFound && undeliveredPushLog.allow() {
+		Warnf("tp: session %s: dropped a push to %s, which is no push route here (at most one such line a second)", s.name(), c.input.Uri())
 	}
 	s.logHandled(c, kindOf(pull))
+}
+
+// expired refuses to run a pull whose caller has already given up: its
+// deadline has passed, or it cancelled the pull.
+func (c *handlerCtx) expired() *Rerror {
+	if !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
+		return rerrHandleTimeout.withDetail(fmt.Sprintf("pull %s: the caller's deadline passed before it was handled", c.input.Uri()))
+	}
+	if c.sess.calls.cancelled(c.input.Seq()) {
+		return rerrHandleTimeout.withDetail(fmt.Sprintf("pull %s: the caller cancelled it before it was handled", c.input.Uri()))
+	}
+	return nil
 }
 
 // kindOf names a pull or push in log lines and errors.
@@ -360,6 +389,9 @@ func (c *handlerCtx) writeReply() {
 	out.SetSeq(c.input.Seq())
 	out.SetPtype(TypeReply)
 	out.SetUri(c.input.Uri())
+	if !c.sock.capsSent.Load() && c.sock.capsSent.CompareAndSwap(false, true) {
+		out.Meta().Set(metaCapsKey, capsCancel)
+	}
 	if c.rerr != nil {
 		out.SetBody(nil)
 		c.rerr.SetToMeta(out.Meta())
@@ -381,7 +413,7 @@ func (c *handlerCtx) writeReply() {
 		err = s.writeOn(c.sock, out)
 	}
 	if err != nil {
-		Debugf("tp: session %s: reply to %s (seq %d) not sent: %v", s.Id(), c.input.Uri(), c.input.Seq(), err)
+		Debugf("tp: session %s: reply to %s (seq %d) not sent: %v", s.name(), c.input.Uri(), c.input.Seq(), err)
 	} else {
 		c.runWriteReplyHooks("PostWriteReply", local, false)
 	}

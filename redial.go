@@ -27,7 +27,7 @@ func (s *session) redial(old *sockRef, cause error) *sockRef {
 	defer s.redialing.Store(false)
 	_ = old.Close()
 	s.failPending(fmt.Errorf("connection lost, redialing: %w", cause))
-	Noticef("tp: session %s: connection to %s lost (%v); redialing", s.Id(), s.dialAddr, cause)
+	Noticef("tp: session %s: connection to %s lost (%v); redialing", s.name(), s.dialAddr, cause)
 	backoff := redialMinBackoff
 	for i := int32(1); i <= s.peer.cfg.RedialTimes; i++ {
 		select {
@@ -38,7 +38,7 @@ func (s *session) redial(old *sockRef, cause error) *sockRef {
 		backoff = min(2*backoff, redialMaxBackoff)
 		sock, err := s.dialSock()
 		if err != nil {
-			Warnf("tp: session %s: redial %d/%d to %s: %v", s.Id(), i, s.peer.cfg.RedialTimes, s.dialAddr, err)
+			Warnf("tp: session %s: redial %d/%d to %s: %v", s.name(), i, s.peer.cfg.RedialTimes, s.dialAddr, err)
 			continue
 		}
 		s.sock.Store(sock)
@@ -47,7 +47,7 @@ func (s *session) redial(old *sockRef, cause error) *sockRef {
 			_ = sock.Close()
 			return nil
 		}
-		Noticef("tp: session %s: redialed %s (try %d)", s.Id(), s.dialAddr, i)
+		Noticef("tp: session %s: redialed %s (try %d)", s.name(), s.dialAddr, i)
 		return sock
 	}
 	return nil

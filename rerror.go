@@ -2,7 +2,9 @@ package tp
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -46,6 +48,16 @@ const MetaRerrorKey = "X-Reply-Error"
 // Rerror is the error of a pull, a push or a connection stage, as carried
 // between peers: a code, a message for humans, and a detail naming what was
 // wrong.
+//
+// A *Rerror is an error: errors.Is(err, tp.NewRerror(code, "", "")) tests
+// its code, and one the framework made from a Go error (a deadline, a
+// network error) unwraps to it, so errors.Is(err, context.DeadlineExceeded)
+// and errors.As(err, &netErr) work too.
+//
+// Mind the nil-pointer trap: a function returning *Rerror returns a typed
+// nil on success, and var err error = sess.Push(...) is then a non-nil
+// error. Compare the *Rerror with nil, or convert it with ToError (or use
+// PullCmd.Err), which gives a nil error on success.
 type Rerror struct {
 	// Code is one of the Code constants, or a handler's own.
 	Code int32 `json:"code"`
@@ -53,6 +65,10 @@ type Rerror struct {
 	Message string `json:"message,omitempty"`
 	// Detail says what went wrong this time.
 	Detail string `json:"detail,omitempty"`
+
+	// cause is the local Go error the Rerror was made from, if any; it
+	// does not travel.
+	cause error
 }
 
 // NewRerror returns a Rerror.
@@ -184,6 +200,21 @@ func (r *Rerror) Is(target error) bool {
 	return ok && t != nil && t.Code == r.Code
 }
 
+// Unwrap returns the Go error r was made from on this side, such as
+// context.DeadlineExceeded or a *net.OpError, or nil. Errors that came from
+// the remote peer have none.
+func (r *Rerror) Unwrap() error { return r.cause }
+
+// Timeout reports whether r is a timeout: CodeHandleTimeout, or an error
+// made from a timeout (a dial or write that timed out, a deadline).
+func (r *Rerror) Timeout() bool {
+	if r.Code == CodeHandleTimeout || errors.Is(r.cause, context.DeadlineExceeded) {
+		return true
+	}
+	var t interface{ Timeout() bool }
+	return errors.As(r.cause, &t) && t.Timeout()
+}
+
 // String returns r as JSON, as carried in metadata.
 func (r *Rerror) String() string {
 	if r == nil {
@@ -219,5 +250,16 @@ var (
 func (r *Rerror) withDetail(detail string) *Rerror {
 	c := r.Copy()
 	c.Detail = detail
+	return c
+}
+
+// wrap returns a copy of r made from err: its Detail says err (after
+// context, when given), and it unwraps to err.
+func (r *Rerror) wrap(err error, context string) *Rerror {
+	c := r.Copy()
+	c.Detail, c.cause = err.Error(), err
+	if context != "" {
+		c.Detail = context + ": " + c.Detail
+	}
 	return c
 }

@@ -17,18 +17,18 @@ func TestRerrorFromV3Meta(t *testing.T) {
 		raw  string
 		want Rerror
 	}{
-		{"plain", `{"code":404,"message":"Not Found"}`, Rerror{404, "Not Found", ""}},
-		{"escaped quotes and html", `{"code":500,"message":"boom \"x\"","detail":"a&b=c d/é"}`, Rerror{500, `boom "x"`, "a&b=c d/é"}},
+		{"plain", `{"code":404,"message":"Not Found"}`, *NewRerror(404, "Not Found", "")},
+		{"escaped quotes and html", `{"code":500,"message":"boom \"x\"","detail":"a&b=c d/é"}`, *NewRerror(500, `boom "x"`, "a&b=c d/é")},
 		{"backslashes and control bytes", "{\"code\":500,\"message\":\"say \\\"hi\\\" <b>&\",\"detail\":\"C:\\dir\\file\nline2\ttab é\"}",
-			Rerror{500, `say "hi" <b>&`, "C:\\dir\\file\nline2\ttab é"}},
-		{"detail only", "{\"code\":7,\"detail\":\"tab\there\"}", Rerror{7, "", "tab\there"}},
-		{"code only", `{"code":-1}`, Rerror{-1, "", ""}},
-		{"lone quote kept", "{\"code\":1,\"message\":\"a\"b\\z\"}", Rerror{1, `a"b\z`, ""}},
-		{"message cut off", "{\"code\":500,\"message\":\"half a mess\\age", Rerror{500, "half a mess\\age", ""}},
-		{"detail cut off", "{\"code\":500,\"message\":\"m\",\"detail\":\"line\nrest\"", Rerror{500, "m", "line\nrest"}},
-		{"no code", `{"message":"x\q"}`, Rerror{CodeBadPacket, "Bad Packet", ""}},
-		{"code not a number", `{"code":x,"message":"y\q"}`, Rerror{CodeBadPacket, "Bad Packet", ""}},
-		{"not JSON", "garbage", Rerror{CodeBadPacket, "Bad Packet", ""}},
+			*NewRerror(500, `say "hi" <b>&`, "C:\\dir\\file\nline2\ttab é")},
+		{"detail only", "{\"code\":7,\"detail\":\"tab\there\"}", *NewRerror(7, "", "tab\there")},
+		{"code only", `{"code":-1}`, *NewRerror(-1, "", "")},
+		{"lone quote kept", "{\"code\":1,\"message\":\"a\"b\\z\"}", *NewRerror(1, `a"b\z`, "")},
+		{"message cut off", "{\"code\":500,\"message\":\"half a mess\\age", *NewRerror(500, "half a mess\\age", "")},
+		{"detail cut off", "{\"code\":500,\"message\":\"m\",\"detail\":\"line\nrest\"", *NewRerror(500, "m", "line\nrest")},
+		{"no code", `{"message":"x\q"}`, *NewRerror(CodeBadPacket, "Bad Packet", "")},
+		{"code not a number", `{"code":x,"message":"y\q"}`, *NewRerror(CodeBadPacket, "Bad Packet", "")},
+		{"not JSON", "garbage", *NewRerror(CodeBadPacket, "Bad Packet", "")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,12 +80,12 @@ func TestRerrorToMetaIsValidJSONCloseToV3(t *testing.T) {
 // TestRerrorFromV3Frames reads the X-Reply-Error of the reply frames
 // teleport v3.0 wrote (testdata/conformance), one of them not valid JSON.
 func TestRerrorFromV3Frames(t *testing.T) {
-	want := map[string]Rerror{
-		"reply_error_api_plain":     {404, "Not Found", ""},
-		"reply_error_api_tricky":    {500, `say "hi" <b>&`, "C:\\dir\\file\nline2\ttab é"},
-		"reply_error_fixed":         {404, "Not Found", ""},
-		"reply_error_fixed_codec_j": {500, `boom "x"`, "a&b=c d/é"},
-		"reply_with_body_and_error": {400, "Bad Packet", ""},
+	want := map[string]*Rerror{
+		"reply_error_api_plain":     NewRerror(404, "Not Found", ""),
+		"reply_error_api_tricky":    NewRerror(500, `say "hi" <b>&`, "C:\\dir\\file\nline2\ttab é"),
+		"reply_error_fixed":         NewRerror(404, "Not Found", ""),
+		"reply_error_fixed_codec_j": NewRerror(500, `boom "x"`, "a&b=c d/é"),
+		"reply_with_body_and_error": NewRerror(400, "Bad Packet", ""),
 	}
 	f, err := os.Open("testdata/conformance/teleport-v3.0/manifest.jsonl")
 	if err != nil {

@@ -3,7 +3,6 @@ package tp
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -50,14 +49,26 @@ type (
 		// Peer returns the peer the session belongs to.
 		Peer() *Peer
 		// AsyncPull sends a pull and delivers the finished PullCmd on
-		// done (a nil done gets a new buffered channel). args of type
-		// []byte or *[]byte use the string codec; the reply comes in the
-		// codec the handler chose (the pull's, unless it set another).
+		// done, which should be buffered: an unbuffered one is sent to
+		// from a goroutine of its own, and a full one drops the result
+		// (logged at ERROR). A nil done asks for no result: the pull is
+		// sent and its end only logged. args of type []byte or *[]byte
+		// use the string codec; the reply comes in the codec the handler
+		// chose (the pull's, unless it set another). A
+		// socket.WithContext setting bounds the pull, and its deadline
+		// travels to the handler.
 		AsyncPull(uri string, args interface{}, reply interface{}, done chan *PullCmd, setting ...socket.PacketSetting)
 		// Pull sends a pull and waits for its end; reply receives the
-		// decoded reply body.
+		// decoded reply body. Test the result's Err() (nil on success)
+		// or Rerror(); see Call for a typed form.
 		Pull(uri string, args interface{}, reply interface{}, setting ...socket.PacketSetting) *PullCmd
-		// Push sends a push; it returns once the push is written.
+		// Push sends a push. It returns once the push is handed to the
+		// connection, queued behind other frames or written: nil means
+		// neither that it arrived nor that it was handled. A write that
+		// then fails closes the session (or redials it). The remote peer
+		// logs a push to a route it does not have at WARNING. The result
+		// is a *Rerror: compare it with nil, or use ToError, before
+		// putting it in an error variable (see Rerror).
 		Push(uri string, args interface{}, setting ...socket.PacketSetting) *Rerror
 		ReadTimeout() time.Duration
 		WriteTimeout() time.Duration
@@ -120,6 +131,19 @@ type session struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeCh   chan struct{} // closed by closeBy
+
+	// calls tracks the handlers' contexts for the caller's cancel notices.
+	calls callTable
+	// remoteCancels is set once the remote peer's replies showed that it
+	// understands cancel notices.
+	remoteCancels atomic.Bool
+
+	// ctxMu guards the fields below: the session's context, made on first
+	// use (see context).
+	ctxMu     sync.Mutex
+	ctx       context.Context
+	cancelCtx context.CancelFunc
+	ctxDone   bool
 }
 
 // sockRef is one connection of a session, with the facts read off it once.
@@ -135,6 +159,9 @@ type sockRef struct {
 	// retired is set when a goaway moved the session elsewhere: the
 	// connection closes once its pulls in flight have ended.
 	retired atomic.Bool
+	// capsSent is set once a reply on this connection has told the remote
+	// peer what this one understands (metaCapsKey).
+	capsSent atomic.Bool
 	// readEOF is set when the remote peer closed its side of the
 	// connection: the session closes once the handlers of what it sent
 	// have replied.
@@ -219,6 +246,16 @@ func (s *session) Id() string {
 		return s.sock.Load().RemoteAddr().String()
 	}
 	return id
+}
+
+// name is the session in log lines: its id, and its remote address too
+// when the id is another.
+func (s *session) name() string {
+	id, addr := s.Id(), s.RemoteAddr().String()
+	if id == addr {
+		return id
+	}
+	return id + " (" + addr + ")"
 }
 
 func (s *session) SetId(newId string) {
@@ -310,9 +347,9 @@ func (e *writeError) Unwrap() error { return e.err }
 // writeRerror turns a write error into the caller's Rerror.
 func writeRerror(err error) *Rerror {
 	if errors.Is(err, errSessionClosed) {
-		return rerrConnClosed.withDetail(err.Error())
+		return rerrConnClosed.wrap(err, "")
 	}
-	return rerrWriteFailed.withDetail(err.Error())
+	return rerrWriteFailed.wrap(err, "")
 }
 
 // breakConn ends a connection that failed under sock: a session that can
@@ -349,9 +386,6 @@ func (s *session) Pull(uri string, args interface{}, reply interface{}, setting 
 }
 
 func (s *session) AsyncPull(uri string, args interface{}, reply interface{}, done chan *PullCmd, setting ...socket.PacketSetting) {
-	if done == nil {
-		done = make(chan *PullCmd, 1)
-	}
 	cmd := &PullCmd{sess: s, reply: reply, doneCh: done, start: time.Now()}
 	out := &cmd.output
 	seq := s.seq.Add(1)
@@ -364,6 +398,9 @@ func (s *session) AsyncPull(uri string, args interface{}, reply interface{}, don
 	// goroutine taking it out sees stopCtx; one that fires before the put
 	// finds nothing, hence the second look at ctx.Err after it.
 	ctx := out.Context()
+	if deadline, ok := ctx.Deadline(); ok {
+		setTimeoutMeta(out, deadline)
+	}
 	if ctx.Done() != nil {
 		cmd.stopCtx = context.AfterFunc(ctx, func() { s.timeoutPull(seq, ctx) })
 	}
@@ -410,7 +447,12 @@ func (s *session) fillOutput(out *socket.Packet, ptype byte, seq uint64, uri str
 // end took it first.
 func (s *session) timeoutPull(seq uint64, ctx context.Context) {
 	if cmd := s.pending.take(seq); cmd != nil {
-		cmd.end(rerrHandleTimeout.withDetail(fmt.Sprintf("pull %s: %v", cmd.output.Uri(), ctx.Err())))
+		sock := cmd.sock
+		cmd.end(rerrHandleTimeout.wrap(ctx.Err(), "pull "+cmd.output.Uri()))
+		if errors.Is(ctx.Err(), context.Canceled) {
+			// A deadline the handler knows; a cancel it must be told.
+			s.sendCancel(seq, sock)
+		}
 	}
 }
 
@@ -447,14 +489,15 @@ func (s *session) closeBy(cause error) {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		close(s.closeCh)
+		s.cancelContext()
 		_ = s.sock.Load().Close()
 		s.peer.sessions.remove(s)
 		s.failPending(cause)
 		runHooks("PostDisconnect", s.peer.plugins.get().postDisconnect, PostSession(s), PostDisconnectPlugin.PostDisconnect)
 		if cause != nil && !isClosedConnError(cause) {
-			Noticef("tp: session %s (%s) closed: %v", s.Id(), s.RemoteAddr(), cause)
+			Noticef("tp: session %s closed: %v", s.name(), cause)
 		} else {
-			Debugf("tp: session %s (%s) closed", s.Id(), s.RemoteAddr())
+			Debugf("tp: session %s closed", s.name())
 		}
 	})
 }
@@ -462,16 +505,16 @@ func (s *session) closeBy(cause error) {
 // failPending ends every waiting pull: CodeWriteFailed when a write broke
 // the connection, CodeConnClosed otherwise.
 func (s *session) failPending(cause error) {
-	base, detail := rerrConnClosed, "session closed"
+	rerr := rerrConnClosed.withDetail("session closed")
 	if cause != nil {
-		detail = cause.Error()
+		rerr = rerrConnClosed.wrap(cause, "")
 		var we *writeError
 		if errors.As(cause, &we) {
-			base = rerrWriteFailed
+			rerr = rerrWriteFailed.wrap(we.err, "")
 		}
 	}
 	for _, cmd := range s.pending.close() {
-		cmd.end(base.withDetail(detail))
+		cmd.end(rerr.Copy())
 	}
 }
 

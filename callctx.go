@@ -1,0 +1,197 @@
+package tp
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/teleport-go/teleport/socket"
+)
+
+// MetaTimeoutKey is the pull metadata key carrying the caller's deadline:
+// the time left, in whole microseconds, when the pull was sent. It is
+// relative, so the two clocks need not agree. A teleport v3.0 peer ignores
+// it and sends none.
+const MetaTimeoutKey = "X-Tp-Timeout"
+
+// metaCapsKey marks the first reply a peer of this package sends on a
+// connection: the peer understands cancel notices. A teleport v3.0 peer
+// never sends it, so it never gets one.
+const (
+	metaCapsKey   = "X-Tp-Caps"
+	capsCancel    = "cancel"
+	cancelUri     = "/_tp/cancel" // a push whose seq is the pull's
+	cancelledRing = 16
+)
+
+// setTimeoutMeta records in out the time left before deadline.
+func setTimeoutMeta(out *socket.Packet, deadline time.Time) {
+	left := time.Until(deadline).Microseconds()
+	if left <= 0 {
+		return // the pull ends here before it is sent
+	}
+	var buf [20]byte
+	out.Meta().SetBytes([]byte(MetaTimeoutKey), strconv.AppendInt(buf[:0], left, 10))
+}
+
+// timeoutOf reads MetaTimeoutKey: the time left, false when absent or
+// malformed (a peer's mistake costs it the deadline, not the call).
+func timeoutOf(in *socket.Packet) (time.Duration, bool) {
+	v := in.Meta().Peek(MetaTimeoutKey)
+	if len(v) == 0 || len(v) > 18 {
+		return 0, false
+	}
+	var us int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		us = us*10 + int64(c-'0')
+	}
+	return time.Duration(us) * time.Microsecond, true
+}
+
+// callTable tracks the contexts handlers asked for, by the seq of their
+// pull, so that a cancel notice from the caller can reach them.
+type callTable struct {
+	// mu guards the fields below.
+	mu     sync.Mutex
+	cancel map[uint64]context.CancelFunc
+	// recent are the last seqs a cancel notice named, for a handler that
+	// asks for its context after the notice came.
+	recent [cancelledRing]uint64
+	next   int
+	any    atomic.Bool // a cancel notice has come
+}
+
+// add registers cancel for the pull seq, cancelling at once when a notice
+// for it came first.
+func (t *callTable) add(seq uint64, cancel context.CancelFunc) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cancelledLocked(seq) {
+		cancel()
+		return
+	}
+	if t.cancel == nil {
+		t.cancel = make(map[uint64]context.CancelFunc)
+	}
+	t.cancel[seq] = cancel
+}
+
+func (t *callTable) remove(seq uint64) {
+	t.mu.Lock()
+	delete(t.cancel, seq)
+	t.mu.Unlock()
+}
+
+// cancelled reports whether a cancel notice named seq.
+func (t *callTable) cancelled(seq uint64) bool {
+	if !t.any.Load() {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cancelledLocked(seq)
+}
+
+func (t *callTable) cancelledLocked(seq uint64) bool {
+	for _, s := range t.recent {
+		if s == seq && seq != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// notice cancels the handler of the pull seq, or remembers the seq for a
+// handler yet to ask for its context.
+func (t *callTable) notice(seq uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.any.Store(true)
+	t.recent[t.next] = seq
+	t.next = (t.next + 1) % cancelledRing
+	if cancel := t.cancel[seq]; cancel != nil {
+		cancel()
+		delete(t.cancel, seq)
+	}
+}
+
+// context returns the session's context, the parent of its handlers':
+// cancelled when the session closes or its peer gives up on its handlers.
+// It is made on first use, since most sessions' handlers never ask.
+func (s *session) context() context.Context {
+	s.ctxMu.Lock()
+	defer s.ctxMu.Unlock()
+	if s.ctx == nil {
+		s.ctx, s.cancelCtx = context.WithCancel(s.peer.ctx)
+		if s.ctxDone {
+			s.cancelCtx()
+		}
+	}
+	return s.ctx
+}
+
+// cancelContext cancels the session's context, now or once made.
+func (s *session) cancelContext() {
+	s.ctxMu.Lock()
+	defer s.ctxMu.Unlock()
+	s.ctxDone = true
+	if s.cancelCtx != nil {
+		s.cancelCtx()
+	}
+}
+
+// sendCancel tells the remote peer that the caller of the pull seq gave up,
+// when the peer is known to understand it.
+func (s *session) sendCancel(seq uint64, sock *sockRef) {
+	if !s.remoteCancels.Load() || sock == nil {
+		return
+	}
+	p := socket.GetPacket()
+	defer socket.PutPacket(p)
+	p.SetSeq(seq)
+	p.SetPtype(TypePush)
+	p.SetUri(cancelUri)
+	if err := s.writeOn(sock, p); err != nil {
+		Debugf("tp: session %s: cancel of seq %d not sent: %v", s.name(), seq, err)
+	}
+}
+
+// Context returns the context of the message being handled. For a pull it
+// carries the caller's deadline (when the caller set one with
+// socket.WithContext and is a peer of this package), and is cancelled when
+// the caller cancels its pull. Every handler's context is cancelled when
+// its session closes, when its peer's Close or Shutdown gives up waiting
+// for handlers, and when the handler returns. Pass it to the calls the
+// handler makes, nested pulls included, so they end with it.
+func (c *handlerCtx) Context() context.Context {
+	if c.ctx != nil {
+		return c.ctx
+	}
+	parent := c.sess.context()
+	if c.deadline.IsZero() {
+		c.ctx, c.cancelCtx = context.WithCancel(parent)
+	} else {
+		c.ctx, c.cancelCtx = context.WithDeadline(parent, c.deadline)
+	}
+	if c.input.Ptype() == TypePull {
+		c.sess.calls.add(c.input.Seq(), c.cancelCtx)
+		c.registered = true
+	}
+	return c.ctx
+}
+
+// endContext cancels the handler's context once it has returned.
+func (c *handlerCtx) endContext() {
+	if c.cancelCtx == nil {
+		return
+	}
+	if c.registered {
+		c.sess.calls.remove(c.input.Seq())
+	}
+	c.cancelCtx()
+}
