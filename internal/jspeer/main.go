@@ -9,6 +9,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -85,6 +87,28 @@ func (e *Echo) Slow(ms *int) (int, *tp.Rerror) {
 	return *ms, nil
 }
 
+// Deadline reports the deadline the caller sent (X-Tp-Timeout): the
+// milliseconds left, or "none".
+func (e *Echo) Deadline(*interface{}) (string, *tp.Rerror) {
+	d, ok := e.Context().Deadline()
+	if !ok {
+		return "none", nil
+	}
+	return strconv.FormatInt(time.Until(d).Milliseconds(), 10), nil
+}
+
+// Hang waits until its context ends (the caller's deadline or cancel
+// notice), 10 s at most, and prints how it ended.
+func (e *Echo) Hang(*interface{}) (string, *tp.Rerror) {
+	select {
+	case <-e.Context().Done():
+		printf("hang %d ended: %v", e.Seq(), e.Context().Err())
+	case <-time.After(10 * time.Second):
+		printf("hang %d ended: not at all", e.Seq())
+	}
+	return "hung", nil
+}
+
 // Note keeps the last push received, per session.
 type Note struct{ tp.PullCtx }
 
@@ -112,6 +136,10 @@ type AskArgs struct {
 	Body  interface{} `json:"body"`
 	Codec string      `json:"codec"` // "json" (default) or "string"
 	Gzip  bool        `json:"gzip"`
+	// TimeoutMs and CancelMs end the pull after so many ms: by its
+	// deadline, or by cancelling it.
+	TimeoutMs int `json:"timeout_ms"`
+	CancelMs  int `json:"cancel_ms"`
 }
 
 // AskResult is the client's answer to that pull.
@@ -136,6 +164,16 @@ func (c *Ctrl) Ask(a *AskArgs) (*AskResult, *tp.Rerror) {
 	if a.Gzip {
 		settings = append(settings, socket.WithXferPipe('g'))
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if a.TimeoutMs > 0 {
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(a.TimeoutMs)*time.Millisecond)
+		defer cancel()
+	}
+	if a.CancelMs > 0 {
+		time.AfterFunc(time.Duration(a.CancelMs)*time.Millisecond, cancel)
+	}
+	settings = append(settings, socket.WithContext(ctx))
 	cmd := c.Session().Pull(a.Uri, a.Body, reply, settings...)
 	r, rerr := cmd.Result()
 	res := &AskResult{Reply: r, Meta: cmd.InputMeta().String()}

@@ -64,7 +64,12 @@ export interface CallOptions {
     xfer?: XferRef[];
     /** Gives up: for a pull, waiting for the reply too (Code.HandleTimeout). */
     signal?: AbortSignal;
-    /** Like signal, after this many ms. */
+    /**
+     * Like signal, after this many ms. A pull carries the time left
+     * (X-Tp-Timeout), so a Go handler's Context ends with it too; a pull
+     * given up by its timeout or signal sends the server a cancel notice
+     * once the server has said it understands them.
+     */
     timeout?: number;
 }
 /** A pull's reply. */
@@ -98,6 +103,12 @@ export interface PushContext {
 }
 /** What a pull handler is given about the server's pull, and can shape the reply with. */
 export interface PullContext extends PushContext {
+    /**
+     * Aborted when the server's caller gives up: its deadline passed (sent
+     * as X-Tp-Timeout), it cancelled the pull (a cancel notice), or the
+     * connection closed. Pass it on to the calls the handler makes.
+     */
+    readonly signal: AbortSignal;
     /** The reply's metadata. */
     readonly replyMeta: Args;
     /** The reply's codec: the pull's unless set. */
@@ -109,6 +120,8 @@ export interface PullContext extends PushContext {
 export type PullHandler = (ctx: PullContext) => unknown | Promise<unknown>;
 /** Takes a server's push. */
 export type PushHandler = (ctx: PushContext) => void | Promise<void>;
+/** The pull metadata carrying the caller's time left, in microseconds. */
+export declare const META_TIMEOUT_KEY = "X-Tp-Timeout";
 /**
  * Client is a teleport peer over one WebSocket at a time: it pulls and
  * pushes, answers the server's pulls and takes its pushes with the

@@ -8,6 +8,13 @@ import { Code, META_RERROR_KEY, Rerror } from './rerror.js';
 import { filterIds } from './xfer.js';
 /** The push a closing Go peer sends before it stops (teleport's goaway). */
 const GOAWAY_URI = '/_tp/goaway';
+/** The push that tells a peer the caller of a pull (its seq) gave up. */
+const CANCEL_URI = '/_tp/cancel';
+/** The pull metadata carrying the caller's time left, in microseconds. */
+export const META_TIMEOUT_KEY = 'X-Tp-Timeout';
+/** The metadata of a peer's first reply on a connection: what it understands. */
+const META_CAPS_KEY = 'X-Tp-Caps';
+const CAPS_CANCEL = 'cancel';
 /** The close code of a connection the server sent something unreadable on. */
 const CLOSE_BAD_INPUT = 4400;
 /**
@@ -29,6 +36,12 @@ class Link {
     inflight = 0;
     /** Pulls of the server's whose reply is not written yet. */
     handling = 0;
+    /** The server's replies said it understands cancel notices. */
+    remoteCancels = false;
+    /** Our first reply told the server we understand them. */
+    capsSent = false;
+    /** The handlers of the server's pulls, by seq, to abort on a cancel notice. */
+    calls = new Map();
     /** Frames are decoded in order, one after the other. */
     chain = Promise.resolve();
     closedCh;
@@ -118,7 +131,7 @@ export class Client {
      * Uint8Array args go with the string codec, undefined as an empty body.
      */
     pull(uri, args, options = {}) {
-        return this.#withDeadline(options, `pull ${uri}`, (signal) => this.#pull(uri, args, options, signal));
+        return this.#withDeadline(options, `pull ${uri}`, (signal, deadline) => this.#pull(uri, args, options, signal, deadline));
     }
     /**
      * push sends args to uri and resolves once it is written; it rejects
@@ -150,12 +163,18 @@ export class Client {
         await Promise.all(Array.from(this.#links, (l) => l.closedCh));
     }
     // --- calls ---
-    async #pull(uri, args, options, signal) {
+    async #pull(uri, args, options, signal, deadline) {
         const codec = this.#bodyCodec(args, options.codec);
         const p = this.#packet(TYPE_PULL, uri, args, codec, options);
         const link = await this.#link(signal);
         const seq = this.#nextSeq();
         p.seq = seq;
+        if (deadline > 0) {
+            // The time left, so that the server's handler can stop in time.
+            const left = Math.floor((deadline - Date.now()) * 1000);
+            if (left > 0)
+                p.meta.set(META_TIMEOUT_KEY, String(left));
+        }
         return new Promise((resolve, reject) => {
             let done = false;
             const finish = (err, result) => {
@@ -171,7 +190,10 @@ export class Client {
                 else
                     resolve(result);
             };
-            const onAbort = () => finish(abortRerror(signal, `pull ${uri}`));
+            const onAbort = () => {
+                finish(abortRerror(signal, `pull ${uri}`));
+                this.#sendCancel(link, seq);
+            };
             signal.addEventListener('abort', onAbort);
             this.#pending.set(seq, { link, uri, codec: codec ?? this.#codec, finish });
             link.inflight++;
@@ -249,6 +271,13 @@ export class Client {
             throw new Rerror(Code.WriteFailed, undefined, `${p.uri}: ${err.message}`);
         }
     }
+    /** #sendCancel tells the server the pull seq was given up, if it understands. */
+    #sendCancel(link, seq) {
+        if (!link.remoteCancels || link.closed)
+            return;
+        const p = { seq, ptype: TYPE_PUSH, uri: CANCEL_URI, meta: new Args(), bodyCodec: NIL_CODEC, body: new Uint8Array(0), xfer: [] };
+        this.#send(link, p).catch(() => { }); // the pull has ended either way
+    }
     /**
      * #withDeadline runs call with a signal that ends at options.signal,
      * options.timeout (or the default timeout), or never; a call ended so
@@ -257,6 +286,7 @@ export class Client {
     async #withDeadline(options, what, call) {
         const ctl = new AbortController();
         const timeout = options.timeout ?? this.#opts.timeout ?? 0;
+        const deadline = timeout > 0 ? Date.now() + timeout : 0;
         let timer;
         if (timeout > 0) {
             timer = setTimeout(() => ctl.abort(new Rerror(Code.HandleTimeout, undefined, `${what}: no answer within ${timeout} ms`)), timeout);
@@ -273,7 +303,7 @@ export class Client {
             if (ctl.signal.aborted) {
                 throw abortRerror(ctl.signal, what);
             }
-            return await call(ctl.signal);
+            return await call(ctl.signal, deadline);
         }
         finally {
             clearTimeout(timer);
@@ -347,6 +377,9 @@ export class Client {
             }
             link.closed = true;
             link.open = false;
+            for (const ctl of link.calls.values()) {
+                ctl.abort(new Rerror(Code.ConnClosed, undefined, 'the connection closed'));
+            }
             this.#links.delete(link);
             link.markClosed();
             this.#lost(link, ev.code, ev.reason);
@@ -479,6 +512,9 @@ export class Client {
                 if (p.uri === GOAWAY_URI) {
                     this.#onGoaway(link);
                 }
+                else if (p.uri === CANCEL_URI) {
+                    link.calls.get(p.seq)?.abort(new Rerror(Code.HandleTimeout, undefined, `the caller cancelled its pull (seq ${p.seq})`));
+                }
                 else {
                     void this.#onPush(link, p);
                 }
@@ -488,6 +524,9 @@ export class Client {
         }
     }
     #onReply(link, p) {
+        if (!link.remoteCancels && p.meta.get(META_CAPS_KEY) === CAPS_CANCEL) {
+            link.remoteCancels = true;
+        }
         const call = this.#pending.get(p.seq);
         if (call === undefined || call.link !== link) {
             return; // late: its pull timed out
@@ -514,6 +553,13 @@ export class Client {
         ctx.replyCodec = p.bodyCodec === NIL_CODEC ? this.#codec : p.bodyCodec;
         ctx.replyXfer = [];
         const out = { seq: p.seq, ptype: TYPE_REPLY, uri: p.uri, uriBytes: p.uriBytes, meta: replyMeta, bodyCodec: 0, body: new Uint8Array(0), xfer: [] };
+        const ctl = new AbortController();
+        Object.defineProperty(ctx, 'signal', { value: ctl.signal });
+        link.calls.set(p.seq, ctl);
+        const left = timeoutOf(p.meta);
+        const timer = left === undefined
+            ? undefined
+            : setTimeout(() => ctl.abort(new Rerror(Code.HandleTimeout, undefined, `${p.uri}: the caller's deadline passed`)), left);
         try {
             const handler = this.#pullHandlers.get(ctx.path);
             if (handler === undefined) {
@@ -530,6 +576,15 @@ export class Client {
             replyMeta.set(META_RERROR_KEY, JSON.stringify(rerr.toJSON()));
             out.body = new Uint8Array(0);
             out.xfer = [];
+        }
+        finally {
+            clearTimeout(timer);
+            link.calls.delete(p.seq);
+        }
+        if (!link.capsSent) {
+            // The first reply on a connection says we understand cancel notices.
+            link.capsSent = true;
+            replyMeta.set(META_CAPS_KEY, CAPS_CANCEL);
         }
         if (out.bodyCodec === NIL_CODEC) {
             // An error reply keeps the codec the reply would have had.
@@ -589,6 +644,14 @@ function decodeBody(p, codec) {
     catch (err) {
         throw new Rerror(Code.BadPacket, undefined, `${p.uri}: ${c.name} codec: ${err.message}`);
     }
+}
+/** timeoutOf reads X-Tp-Timeout: the caller's time left in ms, or undefined when absent or malformed. */
+function timeoutOf(meta) {
+    const v = meta.get(META_TIMEOUT_KEY);
+    if (v === undefined || !/^[0-9]{1,18}$/.test(v)) {
+        return undefined;
+    }
+    return Math.min(Number(v) / 1000, 2 ** 31 - 1); // setTimeout's longest wait
 }
 function pathOf(uri) {
     const q = uri.indexOf('?');

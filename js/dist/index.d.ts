@@ -4,4 +4,5 @@ export { type Codec, type CodecRef, NIL_CODEC, getCodec, jsonCodec, registerCode
 export { DEFAULT_SIZE_LIMIT, FrameError, FrameReader, MIN_FRAME_SIZE, PROTO_ID, TYPE_PULL, TYPE_PUSH, TYPE_REPLY, decodeFrame, encodeFrame, type FrameErrorKind, type Packet, } from './frame.js';
 export { GzipError, gunzip, gzipFilter } from './gzip.js';
 export { Code, META_RERROR_KEY, Rerror } from './rerror.js';
+export { META_TIMEOUT_KEY } from './client.js';
 export { type XferFilter, type XferRef, getFilter, registerFilter } from './xfer.js';

@@ -6,4 +6,5 @@ export { NIL_CODEC, getCodec, jsonCodec, registerCodec, stringCodec } from './co
 export { DEFAULT_SIZE_LIMIT, FrameError, FrameReader, MIN_FRAME_SIZE, PROTO_ID, TYPE_PULL, TYPE_PUSH, TYPE_REPLY, decodeFrame, encodeFrame, } from './frame.js';
 export { GzipError, gunzip, gzipFilter } from './gzip.js';
 export { Code, META_RERROR_KEY, Rerror } from './rerror.js';
+export { META_TIMEOUT_KEY } from './client.js';
 export { getFilter, registerFilter } from './xfer.js';

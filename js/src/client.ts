@@ -80,7 +80,12 @@ export interface CallOptions {
   xfer?: XferRef[];
   /** Gives up: for a pull, waiting for the reply too (Code.HandleTimeout). */
   signal?: AbortSignal;
-  /** Like signal, after this many ms. */
+  /**
+   * Like signal, after this many ms. A pull carries the time left
+   * (X-Tp-Timeout), so a Go handler's Context ends with it too; a pull
+   * given up by its timeout or signal sends the server a cancel notice
+   * once the server has said it understands them.
+   */
   timeout?: number;
 }
 
@@ -117,6 +122,12 @@ export interface PushContext {
 
 /** What a pull handler is given about the server's pull, and can shape the reply with. */
 export interface PullContext extends PushContext {
+  /**
+   * Aborted when the server's caller gives up: its deadline passed (sent
+   * as X-Tp-Timeout), it cancelled the pull (a cancel notice), or the
+   * connection closed. Pass it on to the calls the handler makes.
+   */
+  readonly signal: AbortSignal;
   /** The reply's metadata. */
   readonly replyMeta: Args;
   /** The reply's codec: the pull's unless set. */
@@ -132,6 +143,13 @@ export type PushHandler = (ctx: PushContext) => void | Promise<void>;
 
 /** The push a closing Go peer sends before it stops (teleport's goaway). */
 const GOAWAY_URI = '/_tp/goaway';
+/** The push that tells a peer the caller of a pull (its seq) gave up. */
+const CANCEL_URI = '/_tp/cancel';
+/** The pull metadata carrying the caller's time left, in microseconds. */
+export const META_TIMEOUT_KEY = 'X-Tp-Timeout';
+/** The metadata of a peer's first reply on a connection: what it understands. */
+const META_CAPS_KEY = 'X-Tp-Caps';
+const CAPS_CANCEL = 'cancel';
 /** The close code of a connection the server sent something unreadable on. */
 const CLOSE_BAD_INPUT = 4400;
 /**
@@ -153,6 +171,12 @@ class Link {
   inflight = 0;
   /** Pulls of the server's whose reply is not written yet. */
   handling = 0;
+  /** The server's replies said it understands cancel notices. */
+  remoteCancels = false;
+  /** Our first reply told the server we understand them. */
+  capsSent = false;
+  /** The handlers of the server's pulls, by seq, to abort on a cancel notice. */
+  calls = new Map<bigint, AbortController>();
   /** Frames are decoded in order, one after the other. */
   chain: Promise<void> = Promise.resolve();
   closedCh: Promise<void>;
@@ -267,7 +291,7 @@ export class Client {
    * Uint8Array args go with the string codec, undefined as an empty body.
    */
   pull<T = unknown>(uri: string, args?: unknown, options: CallOptions = {}): Promise<PullResult<T>> {
-    return this.#withDeadline(options, `pull ${uri}`, (signal) => this.#pull(uri, args, options, signal)) as Promise<
+    return this.#withDeadline(options, `pull ${uri}`, (signal, deadline) => this.#pull(uri, args, options, signal, deadline)) as Promise<
       PullResult<T>
     >;
   }
@@ -305,12 +329,17 @@ export class Client {
 
   // --- calls ---
 
-  async #pull(uri: string, args: unknown, options: CallOptions, signal: AbortSignal): Promise<PullResult> {
+  async #pull(uri: string, args: unknown, options: CallOptions, signal: AbortSignal, deadline: number): Promise<PullResult> {
     const codec = this.#bodyCodec(args, options.codec);
     const p = this.#packet(TYPE_PULL, uri, args, codec, options);
     const link = await this.#link(signal);
     const seq = this.#nextSeq();
     p.seq = seq;
+    if (deadline > 0) {
+      // The time left, so that the server's handler can stop in time.
+      const left = Math.floor((deadline - Date.now()) * 1000);
+      if (left > 0) p.meta.set(META_TIMEOUT_KEY, String(left));
+    }
     return new Promise<PullResult>((resolve, reject) => {
       let done = false;
       const finish = (err: Rerror | null, result?: PullResult) => {
@@ -323,7 +352,10 @@ export class Client {
         if (err !== null) reject(err);
         else resolve(result!);
       };
-      const onAbort = () => finish(abortRerror(signal, `pull ${uri}`));
+      const onAbort = () => {
+        finish(abortRerror(signal, `pull ${uri}`));
+        this.#sendCancel(link, seq);
+      };
       signal.addEventListener('abort', onAbort);
       this.#pending.set(seq, { link, uri, codec: codec ?? this.#codec, finish });
       link.inflight++;
@@ -399,6 +431,13 @@ export class Client {
     }
   }
 
+  /** #sendCancel tells the server the pull seq was given up, if it understands. */
+  #sendCancel(link: Link, seq: bigint): void {
+    if (!link.remoteCancels || link.closed) return;
+    const p: Packet = { seq, ptype: TYPE_PUSH, uri: CANCEL_URI, meta: new Args(), bodyCodec: NIL_CODEC, body: new Uint8Array(0), xfer: [] };
+    this.#send(link, p).catch(() => {}); // the pull has ended either way
+  }
+
   /**
    * #withDeadline runs call with a signal that ends at options.signal,
    * options.timeout (or the default timeout), or never; a call ended so
@@ -407,10 +446,11 @@ export class Client {
   async #withDeadline<T>(
     options: { signal?: AbortSignal; timeout?: number },
     what: string,
-    call: (signal: AbortSignal) => Promise<T>,
+    call: (signal: AbortSignal, deadline: number) => Promise<T>,
   ): Promise<T> {
     const ctl = new AbortController();
     const timeout = options.timeout ?? this.#opts.timeout ?? 0;
+    const deadline = timeout > 0 ? Date.now() + timeout : 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
     if (timeout > 0) {
       timer = setTimeout(() => ctl.abort(new Rerror(Code.HandleTimeout, undefined, `${what}: no answer within ${timeout} ms`)), timeout);
@@ -425,7 +465,7 @@ export class Client {
       if (ctl.signal.aborted) {
         throw abortRerror(ctl.signal, what);
       }
-      return await call(ctl.signal);
+      return await call(ctl.signal, deadline);
     } finally {
       clearTimeout(timer);
       outer?.removeEventListener('abort', onOuter);
@@ -497,6 +537,9 @@ export class Client {
       }
       link.closed = true;
       link.open = false;
+      for (const ctl of link.calls.values()) {
+        ctl.abort(new Rerror(Code.ConnClosed, undefined, 'the connection closed'));
+      }
       this.#links.delete(link);
       link.markClosed();
       this.#lost(link, ev.code, ev.reason);
@@ -631,6 +674,8 @@ export class Client {
       case TYPE_PUSH:
         if (p.uri === GOAWAY_URI) {
           this.#onGoaway(link);
+        } else if (p.uri === CANCEL_URI) {
+          link.calls.get(p.seq)?.abort(new Rerror(Code.HandleTimeout, undefined, `the caller cancelled its pull (seq ${p.seq})`));
         } else {
           void this.#onPush(link, p);
         }
@@ -641,6 +686,9 @@ export class Client {
   }
 
   #onReply(link: Link, p: Packet): void {
+    if (!link.remoteCancels && p.meta.get(META_CAPS_KEY) === CAPS_CANCEL) {
+      link.remoteCancels = true;
+    }
     const call = this.#pending.get(p.seq);
     if (call === undefined || call.link !== link) {
       return; // late: its pull timed out
@@ -667,6 +715,14 @@ export class Client {
     ctx.replyCodec = p.bodyCodec === NIL_CODEC ? this.#codec : p.bodyCodec;
     ctx.replyXfer = [];
     const out: Packet = { seq: p.seq, ptype: TYPE_REPLY, uri: p.uri, uriBytes: p.uriBytes, meta: replyMeta, bodyCodec: 0, body: new Uint8Array(0), xfer: [] };
+    const ctl = new AbortController();
+    Object.defineProperty(ctx, 'signal', { value: ctl.signal });
+    link.calls.set(p.seq, ctl);
+    const left = timeoutOf(p.meta);
+    const timer =
+      left === undefined
+        ? undefined
+        : setTimeout(() => ctl.abort(new Rerror(Code.HandleTimeout, undefined, `${p.uri}: the caller's deadline passed`)), left);
     try {
       const handler = this.#pullHandlers.get(ctx.path);
       if (handler === undefined) {
@@ -683,6 +739,14 @@ export class Client {
       replyMeta.set(META_RERROR_KEY, JSON.stringify(rerr.toJSON()));
       out.body = new Uint8Array(0);
       out.xfer = [];
+    } finally {
+      clearTimeout(timer);
+      link.calls.delete(p.seq);
+    }
+    if (!link.capsSent) {
+      // The first reply on a connection says we understand cancel notices.
+      link.capsSent = true;
+      replyMeta.set(META_CAPS_KEY, CAPS_CANCEL);
     }
     if (out.bodyCodec === NIL_CODEC) {
       // An error reply keeps the codec the reply would have had.
@@ -742,6 +806,15 @@ function decodeBody(p: Packet, codec: Codec | undefined): unknown {
   } catch (err) {
     throw new Rerror(Code.BadPacket, undefined, `${p.uri}: ${c.name} codec: ${(err as Error).message}`);
   }
+}
+
+/** timeoutOf reads X-Tp-Timeout: the caller's time left in ms, or undefined when absent or malformed. */
+function timeoutOf(meta: Args): number | undefined {
+  const v = meta.get(META_TIMEOUT_KEY);
+  if (v === undefined || !/^[0-9]{1,18}$/.test(v)) {
+    return undefined;
+  }
+  return Math.min(Number(v) / 1000, 2 ** 31 - 1); // setTimeout's longest wait
 }
 
 function pathOf(uri: string): string {

@@ -33,4 +33,5 @@ export {
 } from './frame.js';
 export { GzipError, gunzip, gzipFilter } from './gzip.js';
 export { Code, META_RERROR_KEY, Rerror } from './rerror.js';
+export { META_TIMEOUT_KEY } from './client.js';
 export { type XferFilter, type XferRef, getFilter, registerFilter } from './xfer.js';

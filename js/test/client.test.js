@@ -228,3 +228,52 @@ test('Args metadata objects and several pulls at once', async (t) => {
     assert.equal(r.meta.get('echo'), `n${i}`);
   });
 });
+
+test('a pull\'s timeout travels to the Go handler (X-Tp-Timeout), whose context then ends with it', async (t) => {
+  // The first pull on the connection, so no cancel notice can be sent
+  // (the server's first reply says it understands them): only the
+  // deadline the pull carried can end the handler's context.
+  const fresh = await connect(t);
+  await rejects(fresh.pull('/echo/hang', 1, { timeout: 100 }), Code.HandleTimeout);
+  await peer.waitLine(/^hang \d+ ended: context deadline exceeded$/, 3000);
+
+  const c = await connect(t);
+  const left = Number((await c.pull('/echo/deadline', 1, { timeout: 5000 })).reply);
+  assert.ok(left > 3000 && left <= 5000, `the handler had ${left} ms left`);
+  assert.equal((await c.pull('/echo/deadline', 1)).reply, 'none');
+});
+
+test('an aborted pull sends a cancel notice, which ends the Go handler\'s context', async (t) => {
+  const c = await connect(t);
+  const first = await c.pull('/math/add', [1, 1]); // the server's first reply says it understands notices
+  assert.equal(first.meta.get('X-Tp-Caps'), 'cancel');
+  const ctl = new AbortController();
+  const hang = c.pull('/echo/hang', 1, { signal: ctl.signal });
+  setTimeout(() => ctl.abort(), 50);
+  await rejects(hang, Code.HandleTimeout);
+  await peer.waitLine(/^hang \d+ ended: context canceled$/, 3000);
+});
+
+test('the Go server\'s deadline and cancel reach the client\'s handler as its signal', async (t) => {
+  const c = await connect(t);
+  const reasons = [];
+  c.handlePull('/page/wait', async (ctx) => {
+    await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+    reasons.push(ctx.signal.reason.detail);
+    return 'stopped';
+  });
+  c.handlePull('/page/ping', () => 'pong');
+  // The client's first reply tells the server it understands cancel notices.
+  assert.equal((await c.pull('/ctrl/ask', { uri: '/page/ping', body: 1 })).reply.reply, 'pong');
+
+  // The handler's signal and the server's deadline end at about the same
+  // time: the server gets the reply or its own timeout.
+  let r = (await c.pull('/ctrl/ask', { uri: '/page/wait', body: 1, timeout_ms: 100 })).reply;
+  assert.ok(r.code === Code.HandleTimeout || r.code === 0, `code ${r.code}`);
+  r = (await c.pull('/ctrl/ask', { uri: '/page/wait', body: 1, cancel_ms: 100 })).reply;
+  assert.equal(r.code, Code.HandleTimeout);
+  for (let i = 0; i < 100 && reasons.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(reasons.length, 2);
+  assert.match(reasons[0], /deadline passed/);
+  assert.match(reasons[1], /cancelled its pull/);
+});
