@@ -22,7 +22,6 @@ type ctxSeen struct {
 var (
 	watchSeen  = make(chan ctxSeen, 16)
 	watchRan   atomic.Int64
-	watchNext  string // the address Watch.Nest pulls, with its Context
 	nestedSeen = make(chan ctxSeen, 16)
 )
 
@@ -288,7 +287,7 @@ func TestCall(t *testing.T) {
 	if err != nil || sum != 5 {
 		t.Fatalf("Call = %d, %v", sum, err)
 	}
-	echo, err := Call[string](nil, p.cliSess, "/home/echo", "hi")
+	echo, err := Call[string](ctx, p.cliSess, "/home/echo", "hi", socket.WithSetMeta("k", "v"))
 	if err != nil || echo != "hi" {
 		t.Fatalf("Call = %q, %v", echo, err)
 	}

@@ -25,4 +25,9 @@
 // socket (teleport v3's "fast" protocol by default) through the transfer
 // filters of package xfer. Close and Shutdown are graceful: remote peers are
 // told to leave, handlers in flight finish and reply, and nothing leaks.
+//
+// A Balancer spreads calls over the server peers of one service, as a
+// Resolver reports them (StaticResolver, or the etcd one of module
+// plugin/discovery/etcd), and sends a failed call to another instance when
+// that is safe (see Balancer.Pull).
 package tp

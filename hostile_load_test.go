@@ -117,9 +117,9 @@ func fakeServer(t *testing.T, e *hostileEnv, serve func(c *rawConn)) string {
 
 // badReplyRow is a row whose hostile server answers a pull of the peer
 // under test with an undecodable reply: the pull must end at once.
-func badReplyRow(name, fix string, codec byte, body string) hostileRow {
+func badReplyRow(name string, codec byte, body string) hostileRow {
 	return hostileRow{
-		name: name, fix: fix, bound: time.Second, heap: heapSmall,
+		name: name, bound: time.Second, heap: heapSmall,
 		run: func(t *testing.T, e *hostileEnv) {
 			addr := fakeServer(t, e, func(c *rawConn) {
 				in, err := c.next(5 * time.Second)
@@ -143,7 +143,6 @@ func badReplyRow(name, fix string, codec byte, body string) hostileRow {
 var eightRows = []hostileRow{
 	{
 		name: "item 1: 200 heads each declaring 1 GiB",
-		fix:  "issue 11 item 1: memory reserved by a declared size",
 		// The heads alone: the server must not reserve memory for the
 		// frames they announce (it did, 1 MiB each).
 		bound: closeBound, heap: 20 << 20,
@@ -192,7 +191,6 @@ var eightRows = []hostileRow{
 	},
 	{
 		name: "item 3: 4 MiB of metadata a&a&a",
-		fix:  "issue 11 item 3: metadata of many tiny pairs",
 		// 2 Mi pairs: refused past 65 536 pairs as bad metadata. The
 		// 4 MiB frame itself is read whole first.
 		bound: closeBound, heap: 32 << 20,
@@ -231,7 +229,6 @@ var eightRows = []hostileRow{
 	},
 	{
 		name: "item 4: half-close after 50 pulls",
-		fix:  "issue 11 item 4: half-close",
 		// Every reply arrives before the server closes.
 		bound: 5 * time.Second, heap: heapSmall,
 		run: func(t *testing.T, e *hostileEnv) {
@@ -265,7 +262,6 @@ var eightRows = []hostileRow{
 	},
 	{
 		name: "item 5: client write timeout under traffic",
-		fix:  "issue 11 item 5: write timeout under traffic",
 		// The peer under test is the client (write timeout 500 ms),
 		// pulling every 100 ms to a server that never reads: every pull
 		// ends within the bound of its start.
@@ -325,7 +321,6 @@ var eightRows = []hostileRow{
 	},
 	{
 		name:   "item 6: Close behind a session full of handlers",
-		fix:    "issue 11 item 6: shutdown behind a full session",
 		srvCfg: &PeerConfig{MaxSessionHandlers: 4, CloseTimeout: 500 * time.Millisecond},
 		// Close returns within its drain (2 s) and CloseTimeout, with
 		// room for a loaded machine.
@@ -349,11 +344,10 @@ var eightRows = []hostileRow{
 			c.closedWithin(t, time.Second)
 		},
 	},
-	badReplyRow("item 7: reply with an unknown body codec", "issue 11 item 7: a reply nobody can decode", 0xEE, "x"),
-	badReplyRow("reply with an undecodable body", "", 'j', `{"unterminated`),
+	badReplyRow("item 7: reply with an unknown body codec", 0xEE, "x"),
+	badReplyRow("reply with an undecodable body", 'j', `{"unterminated`),
 	{
 		name: "item 8: a goroutine pool of 8",
-		fix:  "issue 11 item 8: a small goroutine pool",
 		// Five more sessions (ten read loops in this process) are all
 		// answered; DialContext keeps to its context; Serve accepts.
 		bound: 2 * time.Second, heap: 16 << 20,
@@ -416,7 +410,6 @@ func waitWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
 var overloadRows = []hostileRow{
 	{
 		name:   "MaxSessions: a connection past it is closed",
-		fix:    "issue 11: MaxSessions",
 		srvCfg: &PeerConfig{MaxSessions: 3},
 		bound:  time.Second, heap: heapSmall,
 		run: func(t *testing.T, e *hostileEnv) {
@@ -436,7 +429,6 @@ var overloadRows = []hostileRow{
 	},
 	{
 		name:   "MaxSessionHandlers with RejectOverload: 503",
-		fix:    "issue 11: MaxSessionHandlers and RejectOverload",
 		srvCfg: &PeerConfig{MaxSessionHandlers: 2, RejectOverload: true},
 		bound:  time.Second, heap: heapSmall,
 		run: func(t *testing.T, e *hostileEnv) {
@@ -469,7 +461,6 @@ var overloadRows = []hostileRow{
 	},
 	{
 		name:   "MaxSessionHandlers without RejectOverload: back-pressure",
-		fix:    "issue 11: MaxSessionHandlers",
 		srvCfg: &PeerConfig{MaxSessionHandlers: 2},
 		// The pull past the limit waits, unanswered and unhandled, while
 		// the other sessions are served; it is answered within the bound

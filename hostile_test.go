@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -35,9 +34,6 @@ import (
 // hostileRow is one row of the catalog.
 type hostileRow struct {
 	name string
-	// fix names the item of issue 11 the row waits for: set, the row is
-	// skipped (see awaitingFix). Delete the field when the fix is merged.
-	fix string
 	// srvCfg configures the server under attack; cliCfg the well-behaved
 	// client (the peer under attack in the rows where the server is the
 	// hostile end).
@@ -75,16 +71,6 @@ type hostileEnv struct {
 	srvClosed bool
 }
 
-// awaitingFix skips a row that fails only because the item of issue 11 it
-// tests is not fixed on this branch yet. TP_AWAITING_FIX=run runs such rows
-// anyway, to see them fail, or pass once the fix is in.
-func awaitingFix(t *testing.T, item string) {
-	t.Helper()
-	if os.Getenv("TP_AWAITING_FIX") != "run" {
-		t.Skip("awaiting the fix of " + item)
-	}
-}
-
 func TestHostile(t *testing.T) {
 	rows := slices.Concat(frameRows, foreignRows, eightRows, overloadRows, loadRows)
 	if len(rows) < 40 {
@@ -108,9 +94,6 @@ func TestHostile(t *testing.T) {
 }
 
 func runHostileRow(t *testing.T, row hostileRow) {
-	if row.fix != "" {
-		awaitingFix(t, row.fix)
-	}
 	// Cleanups run last first: the leak check after everything closed.
 	t.Cleanup(func() { goleak.VerifyNone(t, leaktest.Options()...) })
 	e := newHostileEnv(t, row)

@@ -46,6 +46,7 @@ type Peer struct {
 	// readLoops counts running read loops and serve loops, for Close.
 	readLoops sync.WaitGroup
 	closing   atomic.Bool // Close has begun: no more dials or accepts
+	preClose  sync.Once   // runs the PreClose hooks
 	rejecting atomic.Bool // the drain is over: new pulls are refused
 
 	// mu guards the fields below.
@@ -267,6 +268,7 @@ func (p *Peer) Serve(lis net.Listener, protoFunc ...socket.ProtoFunc) error {
 		lis.Close()
 	}()
 	Printf("tp: listening on %s %s", lis.Addr().Network(), lis.Addr())
+	runHooks("PostListen", p.plugins.get().postListen, lis.Addr(), func(h PostListenPlugin, a net.Addr) *Rerror { return h.PostListen(p, a) })
 	var delay time.Duration
 	for {
 		conn, err := lis.Accept()
@@ -350,7 +352,8 @@ const closeWriteGrace = time.Second
 
 // Close stops listening and tells every remote peer it is closing (a
 // goaway); while they move away or finish, it goes on serving them, for
-// DefaultCloseDrain at most. Then it answers new pulls with CodeConnClosed,
+// DefaultCloseDrain at most. Then it answers new pulls with
+// CodeServiceUnavailable (503: retry elsewhere),
 // lets the handlers in flight finish and write their replies, for
 // PeerConfig.CloseTimeout at most, closes every session and waits for
 // their read loops to end. So it returns within DefaultCloseDrain plus
@@ -363,6 +366,7 @@ func (p *Peer) Close() error {
 // close is Close with the drain bounded by drain and the wait for handlers
 // after it by wait.
 func (p *Peer) close(drain, wait time.Duration) error {
+	p.preClose.Do(func() { runHooks("PreClose", p.plugins.get().preClose, p, PreClosePlugin.PreClose) })
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()

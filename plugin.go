@@ -2,6 +2,7 @@ package tp
 
 import (
 	"fmt"
+	"net"
 	"reflect"
 	"runtime/debug"
 	"sync"
@@ -12,6 +13,7 @@ import (
 // hook interfaces below. The hooks, in the order a connection meets them:
 //
 //	PostReg             a handler was registered (an error panics Reg)
+//	PostListen          the peer started serving a listener (peer plugins only)
 //	PostDial            a dial connected, before the read loop (an error refuses it)
 //	PostAccept          a connection was accepted, before the read loop (an error refuses it)
 //	PreWritePull        before a pull is sent (an error is the caller's; nothing is sent)
@@ -31,10 +33,11 @@ import (
 //	PreReadReplyBody    before a reply's body is decoded (an error ends the pull with it)
 //	PostReadReplyBody   after a reply's body was decoded (an error ends the pull with it)
 //	PostDisconnect      a session closed, once, whoever closed it
+//	PreClose            Close began, before the listeners close and the goaways (peer plugins only)
 //
-// The errors of PostWritePull, PostWriteReply, PostWritePush and
-// PostDisconnect are logged at DEBUG and otherwise ignored, but still stop
-// the plugins after them for that hook.
+// The errors of PostListen, PostWritePull, PostWriteReply, PostWritePush,
+// PostDisconnect and PreClose are logged at DEBUG and otherwise ignored,
+// but still stop the plugins after them for that hook.
 //
 // Peer plugins run first, then those of each enclosing Router.Group, then
 // those given to Reg. Group and route plugins take part only in the hooks
@@ -128,6 +131,19 @@ type (
 		Plugin
 		PostDisconnect(PostSession) *Rerror
 	}
+	// PostListenPlugin learns each address the peer serves, once Serve
+	// (or Listen) has it, before the first accept.
+	PostListenPlugin interface {
+		Plugin
+		PostListen(peer *Peer, addr net.Addr) *Rerror
+	}
+	// PreClosePlugin runs once, first thing in Close (and Shutdown),
+	// while the peer still serves everyone: a registry plugin takes the
+	// peer out of the registry before the goaways tell clients to leave.
+	PreClosePlugin interface {
+		Plugin
+		PreClose(peer *Peer) *Rerror
+	}
 )
 
 // PluginContainer holds the plugins of a peer, a router group or a route.
@@ -176,6 +192,8 @@ type pluginHooks struct {
 	preReadReplyBody    []PreReadReplyBodyPlugin
 	postReadReplyBody   []PostReadReplyBodyPlugin
 	postDisconnect      []PostDisconnectPlugin
+	postListen          []PostListenPlugin
+	preClose            []PreClosePlugin
 }
 
 func newPluginContainer(plugins ...Plugin) (*pluginContainer, error) {
@@ -270,6 +288,8 @@ func sortHooks(plugins []Plugin) *pluginHooks {
 		addHook(&h.preReadReplyBody, p)
 		addHook(&h.postReadReplyBody, p)
 		addHook(&h.postDisconnect, p)
+		addHook(&h.postListen, p)
+		addHook(&h.preClose, p)
 	}
 	return h
 }

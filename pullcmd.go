@@ -1,6 +1,7 @@
 package tp
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/henrylee2cn/goutil"
@@ -21,6 +22,7 @@ type PullCmd struct {
 	cost    time.Duration
 	public  goutil.Map
 	stopCtx func() bool // stops the context watch, when there is one
+	sent    atomic.Bool // the write of the pull began (see Sent)
 	// inputMeta is a copy of the reply's metadata, made only when the
 	// reply carried any.
 	inputMeta *utils.Args
@@ -50,17 +52,39 @@ func (c *PullCmd) InputMeta() *utils.Args {
 	return c.inputMeta
 }
 
+// Sent reports whether the write of the pull began. False means the pull
+// ended before any byte of it could reach the remote peer (the session was
+// closed or draining after a goaway, or a PreWritePull hook refused it), so
+// it may be sent elsewhere whatever its route does; true means the remote
+// peer may have run it.
+func (c *PullCmd) Sent() bool { return c.sent.Load() }
+
 // CostTime returns the time from sending the pull to its end.
 func (c *PullCmd) CostTime() time.Duration { return c.cost }
 
 // Peer returns the peer of the session.
-func (c *PullCmd) Peer() *Peer { return c.sess.peer }
+func (c *PullCmd) Peer() *Peer {
+	if c.sess == nil { // a balancer's pull that found no session
+		return nil
+	}
+	return c.sess.peer
+}
 
 // Session returns the session the pull was sent on.
-func (c *PullCmd) Session() Session { return c.sess }
+func (c *PullCmd) Session() Session {
+	if c.sess == nil {
+		return nil
+	}
+	return c.sess
+}
 
 // Ip returns the remote peer's IP address.
-func (c *PullCmd) Ip() string { return c.sess.RemoteIp() }
+func (c *PullCmd) Ip() string {
+	if c.sess == nil {
+		return ""
+	}
+	return c.sess.RemoteIp()
+}
 
 // Public returns data shared along the pull's handling, made on first use.
 func (c *PullCmd) Public() goutil.Map {

@@ -1,6 +1,7 @@
 package tp
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -145,7 +146,7 @@ func (c *handlerCtx) bindReply() interface{} {
 func (c *handlerCtx) bindCall(router *Router) interface{} {
 	p := c.sess.peer
 	if p.rejecting.Load() {
-		c.rerr = rerrConnClosed.withDetail("peer is closing")
+		c.rerr = rerrServiceUnavailable.withDetail("peer is closing")
 		return nil
 	}
 	peerHooks := p.plugins.get()
@@ -154,7 +155,7 @@ func (c *handlerCtx) bindCall(router *Router) interface{} {
 	}
 	h := router.get(uriPath(c.input.Uri()))
 	if h == nil {
-		c.rerr = rerrNotFound.withDetail(fmt.Sprintf("no %s handler for %s", ptypeName(router.typ), c.input.Uri()))
+		c.rerr = rerrNotFound.withDetail(fmt.Sprintf("no %s handler for %s", ptypeName(router.typ), clipUri(c.input.Uri())))
 		return nil
 	}
 	c.handler = h
@@ -220,7 +221,7 @@ func (c *handlerCtx) finishReply() {
 	case c.rerr != nil:
 		cmd.end(c.rerr)
 	case c.bodyErr != nil:
-		cmd.end(rerrBadPacket.withDetail(fmt.Sprintf("reply of %s: %v", c.input.Uri(), c.bodyErr)))
+		cmd.end(rerrBadPacket.withDetail(fmt.Sprintf("reply of %s: %v", clipUri(c.input.Uri()), c.bodyErr)))
 	default:
 		rerr := NewRerrorFromMeta(c.input.Meta())
 		if hookErr := runHooks("PostReadReplyBody", c.sess.peer.plugins.get().postReadReplyBody, ReadCtx(c), PostReadReplyBodyPlugin.PostReadReplyBody); hookErr != nil {
@@ -307,7 +308,7 @@ func (c *handlerCtx) handle() {
 	}()
 	pull := c.input.Ptype() == TypePull
 	if c.rerr == nil && c.bodyErr != nil {
-		c.rerr = rerrBadPacket.withDetail(fmt.Sprintf("%s %s: %v", kindOf(pull), c.input.Uri(), c.bodyErr))
+		c.rerr = rerrBadPacket.withDetail(fmt.Sprintf("%s %s: %v", kindOf(pull), clipUri(c.input.Uri()), c.bodyErr))
 	}
 	for _, hooks := range [2]*pluginHooks{p.plugins.get(), c.routeHooks()} {
 		if c.rerr == nil && hooks != nil {
@@ -333,12 +334,24 @@ func (c *handlerCtx) handle() {
 // deadline has passed, or it cancelled the pull.
 func (c *handlerCtx) expired() *Rerror {
 	if !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
-		return rerrHandleTimeout.withDetail(fmt.Sprintf("pull %s: the caller's deadline passed before it was handled", c.input.Uri()))
+		return rerrHandleTimeout.withDetail(fmt.Sprintf("pull %s: the caller's deadline passed before it was handled", clipUri(c.input.Uri())))
 	}
 	if c.sess.calls.cancelled(c.input.Seq()) {
-		return rerrHandleTimeout.withDetail(fmt.Sprintf("pull %s: the caller cancelled it before it was handled", c.input.Uri()))
+		return rerrHandleTimeout.withDetail(fmt.Sprintf("pull %s: the caller cancelled it before it was handled", clipUri(c.input.Uri())))
 	}
 	return nil
+}
+
+// maxUriInDetail bounds the share of a URI an error's Detail repeats, so
+// that an error reply stays small whatever URI the remote peer sent.
+const maxUriInDetail = 256
+
+// clipUri returns uri, cut to maxUriInDetail bytes for an error's Detail.
+func clipUri(uri string) string {
+	if len(uri) <= maxUriInDetail {
+		return uri
+	}
+	return fmt.Sprintf("%s…(%d bytes)", uri[:maxUriInDetail], len(uri))
 }
 
 // kindOf names a pull or push in log lines and errors.
@@ -389,7 +402,8 @@ func (c *handlerCtx) writeReply() {
 	out.SetSeq(c.input.Seq())
 	out.SetPtype(TypeReply)
 	out.SetUri(c.input.Uri())
-	if !c.sock.capsSent.Load() && c.sock.capsSent.CompareAndSwap(false, true) {
+	withCaps := !c.sock.capsSent.Load() && c.sock.capsSent.CompareAndSwap(false, true)
+	if withCaps {
 		out.Meta().Set(metaCapsKey, capsCancel)
 	}
 	if c.rerr != nil {
@@ -406,10 +420,24 @@ func (c *handlerCtx) writeReply() {
 		c.replaceReply(rerr)
 	}
 	err := s.writeOn(c.sock, out)
+	if withCaps && errors.Is(err, socket.ErrExceedPacketSizeLimit) {
+		// The marker made a reply at the limit too large: a later reply
+		// carries it.
+		out.Meta().Del(metaCapsKey)
+		c.sock.capsSent.Store(false)
+		err = s.writeOn(c.sock, out)
+	}
 	if err != nil && socket.IsPackError(err) {
 		// The result cannot be sent (cannot be encoded, too large): tell
 		// the caller instead of leaving it waiting.
-		c.replaceReply(rerrInternal.withDetail(fmt.Sprintf("reply of %s: %v", c.input.Uri(), err)))
+		c.replaceReply(rerrInternal.withDetail(fmt.Sprintf("reply of %s: %v", clipUri(c.input.Uri()), err)))
+		err = s.writeOn(c.sock, out)
+	}
+	if err != nil && socket.IsPackError(err) {
+		// Still too large: the URI itself must be near the size limit.
+		// The pull is matched by its seq; the bare error is sent.
+		c.replaceReply(rerrInternal.Copy())
+		out.SetUri("")
 		err = s.writeOn(c.sock, out)
 	}
 	if err != nil {

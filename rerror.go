@@ -23,8 +23,8 @@ const (
 // Error codes of Rerror, as teleport v3 numbered them. Handlers may use
 // their own codes too. The framework itself produces CodeConnClosed,
 // CodeWriteFailed, CodeDialFailed, CodeBadPacket, CodeNotFound,
-// CodeHandleTimeout and CodeInternalServerError; the others are for
-// handlers and plugins.
+// CodeHandleTimeout, CodeInternalServerError and CodeServiceUnavailable;
+// the others are for handlers and plugins.
 const (
 	CodeUnknownError        int32 = -1
 	CodeConnClosed          int32 = 102

@@ -418,6 +418,7 @@ func (s *session) AsyncPull(uri string, args interface{}, reply interface{}, don
 		s.timeoutPull(seq, ctx)
 		return
 	}
+	cmd.sent.Store(true)
 	if err := s.writeOn(sock, out); err != nil {
 		if s.pending.take(seq) != nil {
 			cmd.end(writeRerror(err))

@@ -102,7 +102,11 @@ func (f *fastProto) Pack(p *Packet) error {
 	}
 	frame.B = b
 	if uint64(len(b)) > uint64(sizelimit.Get()) {
-		return fmt.Errorf("%w: %d > %d bytes (uri %q)", ErrExceedPacketSizeLimit, len(b), sizelimit.Get(), p.uri)
+		uri := p.uri
+		if len(uri) > 64 {
+			uri = uri[:64] + "…"
+		}
+		return fmt.Errorf("%w: %d > %d bytes (uri %q)", ErrExceedPacketSizeLimit, len(b), sizelimit.Get(), uri)
 	}
 	binary.BigEndian.PutUint32(b, uint32(len(b)))
 	p.size = uint32(len(b))

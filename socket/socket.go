@@ -1,6 +1,7 @@
 package socket
 
 import (
+	"crypto/tls"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,9 @@ type socket struct {
 	// deadlineSet records that a write deadline is armed on the
 	// connection, so that it is cleared once neither bound applies.
 	deadlineSet atomic.Bool
+	// writeFailed is set once a write failed: the connection cannot take
+	// a TLS close_notify either.
+	writeFailed atomic.Bool
 
 	// rmu serialises ReadPacket: a Proto has one reader at a time.
 	rmu sync.Mutex
@@ -87,6 +91,7 @@ func (s *socket) init(c net.Conn, protoFunc []ProtoFunc) {
 	s.writeTimeout.Store(0)
 	s.writeLimit.Store(0)
 	s.deadlineSet.Store(false)
+	s.writeFailed.Store(false)
 	s.proto = pickProtoFunc(protoFunc)(sockIO{s})
 	s.id = ""
 	s.public = goutil.RwMap()
@@ -102,7 +107,55 @@ func (x sockIO) Read(p []byte) (int, error) { return x.s.ra.Read(p) }
 
 func (x sockIO) Write(p []byte) (int, error) {
 	x.s.armWriteDeadline()
-	return x.s.Conn.Write(p)
+	n, err := x.s.Conn.Write(p)
+	if err != nil {
+		x.s.writeFailed.Store(true)
+	}
+	return n, err
+}
+
+// tlsCloseNotifyWait bounds the close_notify alert a TLS connection sends
+// on Close: crypto/tls gives it 5 s, which a peer that stopped reading
+// would take in full.
+const tlsCloseNotifyWait = 250 * time.Millisecond
+
+// closeConn closes the connection. Over TLS (found through NetConn, also
+// under wrappers that have it), the close_notify alert is skipped when the
+// write side has failed, and given tlsCloseNotifyWait otherwise.
+func (s *socket) closeConn() error {
+	tc := tlsUnder(s.Conn)
+	if tc == nil {
+		return s.Conn.Close()
+	}
+	if s.writeFailed.Load() {
+		_ = tc.NetConn().Close() // the alert then fails at once
+		return s.Conn.Close()
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Conn.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(tlsCloseNotifyWait):
+		_ = tc.NetConn().Close() // unblocks the alert's write
+		return <-done
+	}
+}
+
+// tlsUnder returns the *tls.Conn c is, or wraps (through NetConn methods),
+// or nil.
+func tlsUnder(c net.Conn) *tls.Conn {
+	for range 4 {
+		if tc, ok := c.(*tls.Conn); ok {
+			return tc
+		}
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		c = w.NetConn()
+	}
+	return nil
 }
 
 // Buffered returns how many bytes can be read without a system call.
@@ -188,7 +241,7 @@ func (s *socket) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return net.ErrClosed
 	}
-	err := s.Conn.Close()
+	err := s.closeConn()
 	if s.fromPool {
 		s.fromPool = false
 		s.proto = nil

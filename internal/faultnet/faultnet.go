@@ -358,6 +358,9 @@ func (c *Conn) BytesWritten() int64 { return c.wr.count() }
 // Closed is closed once Close was called (by the user or by a Cut).
 func (c *Conn) Closed() <-chan struct{} { return c.closedCh }
 
+// NetConn returns the wrapped connection, as crypto/tls's Conn does.
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
 // Close closes the connection once, ending stalled calls.
 func (c *Conn) Close() error {
 	closed := false
