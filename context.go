@@ -55,7 +55,9 @@ type (
 		Query() url.Values
 	}
 
-	// ReadCtx is given to the read hooks.
+	// ReadCtx is given to the read hooks. Besides the methods below, it has those of
+	// BackgroundCtx (Peer, Session, Ip, Public, PublicLen) and of
+	// InputHeader (Seq, GetMeta, CopyMeta, Uri, Path, RawQuery, Query).
 	ReadCtx interface {
 		BackgroundCtx
 		InputHeader
@@ -63,7 +65,9 @@ type (
 		Input() *socket.Packet
 	}
 
-	// PushCtx is the context a push controller embeds.
+	// PushCtx is the context a push controller embeds. Besides the methods below, it has those of
+	// BackgroundCtx (Peer, Session, Ip, Public, PublicLen) and of
+	// InputHeader (Seq, GetMeta, CopyMeta, Uri, Path, RawQuery, Query).
 	PushCtx interface {
 		BackgroundCtx
 		InputHeader
@@ -75,7 +79,9 @@ type (
 		Context() context.Context
 	}
 
-	// PullCtx is the context a pull controller embeds.
+	// PullCtx is the context a pull controller embeds. Besides the methods below, it has those of
+	// BackgroundCtx (Peer, Session, Ip, Public, PublicLen) and of
+	// InputHeader (Seq, GetMeta, CopyMeta, Uri, Path, RawQuery, Query).
 	PullCtx interface {
 		BackgroundCtx
 		InputHeader
@@ -99,7 +105,9 @@ type (
 		Context() context.Context
 	}
 
-	// UnknownPushCtx is given to the unknown push handler.
+	// UnknownPushCtx is given to the unknown push handler. Besides the methods below, it has those of
+	// BackgroundCtx (Peer, Session, Ip, Public, PublicLen) and of
+	// InputHeader (Seq, GetMeta, CopyMeta, Uri, Path, RawQuery, Query).
 	UnknownPushCtx interface {
 		BackgroundCtx
 		InputHeader
@@ -114,7 +122,8 @@ type (
 		Context() context.Context
 	}
 
-	// UnknownPullCtx is given to the unknown pull handler.
+	// UnknownPullCtx is given to the unknown pull handler. Besides the methods
+	// below, it has those of UnknownPushCtx, BackgroundCtx and InputHeader.
 	UnknownPullCtx interface {
 		UnknownPushCtx
 		// SetBodyCodec sets the codec of the reply body.

@@ -135,7 +135,8 @@ func ExampleSession_Push() {
 	sess, stop := serve(srv)
 	defer stop()
 
-	// Push returns once the push is written; no reply comes back.
+	// Push returns once the push is handed to the connection; no reply
+	// comes back.
 	if rerr := sess.Push("/chat/say?room=gophers", "hello"); rerr != nil {
 		fmt.Println(rerr)
 		return

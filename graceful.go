@@ -29,6 +29,15 @@ var (
 	livePeers       = map[*Peer]struct{}{}
 )
 
+// gracefulLog routes goutil/graceful's own lines through the configured
+// logger, at NOTICE and ERROR.
+type gracefulLog struct{}
+
+func (gracefulLog) Infof(format string, v ...interface{})  { Noticef("tp: graceful: "+format, v...) }
+func (gracefulLog) Errorf(format string, v ...interface{}) { Errorf("tp: graceful: "+format, v...) }
+
+func init() { graceful.SetLog(gracefulLog{}) }
+
 func registerPeer(p *Peer) {
 	graceMu.Lock()
 	livePeers[p] = struct{}{}

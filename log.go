@@ -3,10 +3,12 @@ package tp
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -14,15 +16,25 @@ import (
 // Logger is what teleport logs through. Fatalf logs and exits the process
 // and Panicf logs and panics; the library itself calls neither.
 type Logger interface {
+	// Printf logs at PRINT, a line shown at every level but OFF.
 	Printf(format string, args ...interface{})
+	// Fatalf logs at CRITICAL, then exits the process.
 	Fatalf(format string, args ...interface{})
+	// Panicf logs at CRITICAL, then panics with the message.
 	Panicf(format string, args ...interface{})
+	// Criticalf logs at CRITICAL.
 	Criticalf(format string, args ...interface{})
+	// Errorf logs at ERROR.
 	Errorf(format string, args ...interface{})
+	// Warnf logs at WARNING.
 	Warnf(format string, args ...interface{})
+	// Noticef logs at NOTICE.
 	Noticef(format string, args ...interface{})
+	// Infof logs at INFO.
 	Infof(format string, args ...interface{})
+	// Debugf logs at DEBUG.
 	Debugf(format string, args ...interface{})
+	// Tracef logs at TRACE.
 	Tracef(format string, args ...interface{})
 }
 
@@ -65,10 +77,7 @@ func init() {
 // on stderr.
 func SetLogger(l Logger) {
 	if l == nil {
-		l = NewSlogLogger(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{
-			Level:       slog.Level(-100), // the level filter is ours
-			ReplaceAttr: replaceLevelName,
-		}))
+		l = NewSlogLogger(newLinesHandler(os.Stderr))
 	}
 	curLogger.Store(&loggerHolder{l})
 }
@@ -218,4 +227,60 @@ func (l slogLogger) Fatalf(f string, a ...interface{}) {
 func (l slogLogger) Panicf(f string, a ...interface{}) {
 	l.log(slogCritical, f, a)
 	panic(fmt.Sprintf(f, a...))
+}
+
+// linesHandler is the default logger's handler: slog's text handler, but a
+// message of several lines (a panic's stack) prints its first line as the
+// record and the others below it as they are, indented, instead of one
+// line of \n escapes.
+type linesHandler struct {
+	slog.Handler
+	w  io.Writer
+	mu *sync.Mutex // one record and its lines at a time
+}
+
+func newLinesHandler(w io.Writer) linesHandler {
+	return linesHandler{
+		Handler: slog.NewTextHandler(w, &slog.HandlerOptions{
+			Level:       slog.Level(-100), // the level filter is ours
+			ReplaceAttr: replaceLevelName,
+		}),
+		w:  w,
+		mu: new(sync.Mutex),
+	}
+}
+
+func (h linesHandler) Handle(ctx context.Context, r slog.Record) error {
+	first, rest, multi := strings.Cut(r.Message, "\n")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !multi {
+		return h.Handler.Handle(ctx, r)
+	}
+	head := slog.NewRecord(r.Time, r.Level, first, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		head.AddAttrs(a)
+		return true
+	})
+	if err := h.Handler.Handle(ctx, head); err != nil {
+		return err
+	}
+	var b strings.Builder
+	for line := range strings.Lines(rest) {
+		b.WriteString("\t")
+		b.WriteString(line)
+	}
+	if !strings.HasSuffix(rest, "\n") {
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(h.w, b.String())
+	return err
+}
+
+func (h linesHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return linesHandler{h.Handler.WithAttrs(attrs), h.w, h.mu}
+}
+
+func (h linesHandler) WithGroup(name string) slog.Handler {
+	return linesHandler{h.Handler.WithGroup(name), h.w, h.mu}
 }

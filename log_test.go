@@ -187,3 +187,75 @@ func BenchmarkLogFiltered(b *testing.B) {
 		s.logHandled(c, "pull")
 	}
 }
+
+// TestDefaultLoggerPrintsStacksOnLines: a message of several lines, such as
+// a panic and its stack, prints its first line as the record and the rest
+// below it, indented, not as one line of \n escapes.
+func TestDefaultLoggerPrintsStacksOnLines(t *testing.T) {
+	var buf syncBuffer
+	l := NewSlogLogger(newLinesHandler(&buf))
+	l.Errorf("tp: panic in handler %s: %v\n%s", "/a", "boom", "goroutine 1 [running]:\nmain.main()\n\tmain.go:3")
+	l.Warnf("one line")
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("%d lines:\n%s", len(lines), buf.String())
+	}
+	if !strings.Contains(lines[0], `msg="tp: panic in handler /a: boom"`) || !strings.Contains(lines[0], "level=ERROR") {
+		t.Fatalf("first line %q", lines[0])
+	}
+	if lines[1] != "\tgoroutine 1 [running]:" || lines[3] != "\t\tmain.go:3" {
+		t.Fatalf("stack lines %q", lines[1:4])
+	}
+	if !strings.Contains(lines[4], `msg="one line"`) {
+		t.Fatalf("next record %q", lines[4])
+	}
+}
+
+// goutil/graceful's own lines go through the configured logger.
+func TestGracefulLogsThroughTheLogger(t *testing.T) {
+	buf := captureLog(t, "NOTICE")
+	gracefulLog{}.Infof("shutting down process...")
+	gracefulLog{}.Errorf("timeout %d", 3)
+	out := buf.String()
+	if !strings.Contains(out, "level=NOTICE") || !strings.Contains(out, "tp: graceful: shutting down process...") ||
+		!strings.Contains(out, "level=ERROR") || !strings.Contains(out, "tp: graceful: timeout 3") {
+		t.Fatalf("log:\n%s", out)
+	}
+}
+
+// refuseAccept refuses every accepted connection.
+type refuseAccept struct{}
+
+func (refuseAccept) Name() string { return "refuse-accept" }
+func (refuseAccept) PostAccept(PreSession) *Rerror {
+	return NewRerror(401, "Unauthorized", "no token")
+}
+
+// A connection refused by a PostAccept hook is one log line on the server,
+// and none on the client, which gets the error.
+func TestRefusedDialIsOneLine(t *testing.T) {
+	buf := captureLog(t, "NOTICE")
+	srv := NewPeer(nil, refuseAccept{})
+	lis := listenLoopback(t)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	cli := NewPeer(nil)
+	sess, rerr := cli.Dial(lis.Addr().String())
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	waitFor(t, "the refusal", func() bool { return strings.Contains(buf.String(), "refused") })
+	waitFor(t, "the client to see the close", func() bool { return !sess.IsOk() })
+	cli.Close()
+	srv.Close()
+	<-served
+	var lines []string
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(l, "127.0.0.1") && !strings.Contains(l, "listening") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0], "refused") || !strings.Contains(lines[0], "no token") {
+		t.Fatalf("log lines about the refused connection:\n%s", strings.Join(lines, "\n"))
+	}
+}

@@ -191,6 +191,7 @@ func (p *Peer) startSession(s *session) error {
 		return errors.New("tp: peer is closed")
 	}
 	p.sessions.add(s)
+	s.started.Store(true)
 	go s.readLoop(s.sock.Load())
 	return nil
 }

@@ -22,7 +22,7 @@ import (
 //	PostWriteReply      after a reply was sent
 //	PreWritePush        before a push is sent (an error is the caller's; nothing is sent)
 //	PostWritePush       after a push was sent
-//	PreReadHeader       before a packet is read (an error closes the session)
+//	PreReadHeader       once a packet begins to arrive, before it is read (an error closes the session)
 //	PostReadPullHeader  a pull's header was read, before routing (an error answers the pull)
 //	PreReadPullBody     before a pull's body is decoded (an error answers the pull)
 //	PostReadPullBody    after a pull's body was decoded (an error answers the pull)
@@ -45,96 +45,141 @@ import (
 // PreWriteReply, PostWriteReply); Group and Reg refuse a plugin with none of
 // these.
 type Plugin interface {
+	// Name returns the plugin's name, unique within a container.
 	Name() string
 }
 
 // The hook interfaces. Each method's *Rerror, when not nil, stops the
 // stage as described on Plugin.
 type (
+	// PostRegPlugin runs when a handler is registered; an error makes Reg panic with it.
 	PostRegPlugin interface {
 		Plugin
+		// PostReg sees the handler just registered: its route, argument and reply types.
 		PostReg(*Handler) *Rerror
 	}
+	// PostDialPlugin runs on each dialed connection (a redial included) before its read loop starts.
 	PostDialPlugin interface {
 		Plugin
+		// PostDial may handshake through the session's Send and Receive; an error closes the connection and fails the dial.
 		PostDial(PreSession) *Rerror
 	}
+	// PostAcceptPlugin runs on each accepted connection before its read loop starts.
 	PostAcceptPlugin interface {
 		Plugin
+		// PostAccept may handshake through the session's Send and Receive; an error closes the connection.
 		PostAccept(PreSession) *Rerror
 	}
+	// PreWritePullPlugin runs before a pull is written.
 	PreWritePullPlugin interface {
 		Plugin
+		// PreWritePull may change the pull; an error ends the pull with it, unsent.
 		PreWritePull(WriteCtx) *Rerror
 	}
+	// PostWritePullPlugin runs after a pull was written.
 	PostWritePullPlugin interface {
 		Plugin
+		// PostWritePull sees the pull as sent.
 		PostWritePull(WriteCtx) *Rerror
 	}
+	// PreWriteReplyPlugin runs before a reply is written.
 	PreWriteReplyPlugin interface {
 		Plugin
+		// PreWriteReply may change the reply; an error replaces the reply with it.
 		PreWriteReply(WriteCtx) *Rerror
 	}
+	// PostWriteReplyPlugin runs after a reply was written.
 	PostWriteReplyPlugin interface {
 		Plugin
+		// PostWriteReply sees the reply as sent.
 		PostWriteReply(WriteCtx) *Rerror
 	}
+	// PreWritePushPlugin runs before a push is written.
 	PreWritePushPlugin interface {
 		Plugin
+		// PreWritePush may change the push; an error makes Push return it, unsent.
 		PreWritePush(WriteCtx) *Rerror
 	}
+	// PostWritePushPlugin runs after a push was written.
 	PostWritePushPlugin interface {
 		Plugin
+		// PostWritePush sees the push as sent.
 		PostWritePush(WriteCtx) *Rerror
 	}
+	// PreReadHeaderPlugin runs in the read loop once per packet, when its
+	// first bytes have arrived and before its header is read.
 	PreReadHeaderPlugin interface {
 		Plugin
+		// PreReadHeader runs before the packet is read; an error closes
+		// the session.
 		PreReadHeader(BackgroundCtx) *Rerror
 	}
+	// PostReadPullHeaderPlugin runs once a pull's header is read, before and after routing (the peer's plugins before, the route's after).
 	PostReadPullHeaderPlugin interface {
 		Plugin
+		// PostReadPullHeader may change the URI or metadata; an error answers the pull with it.
 		PostReadPullHeader(ReadCtx) *Rerror
 	}
+	// PreReadPullBodyPlugin runs before a pull's body is decoded.
 	PreReadPullBodyPlugin interface {
 		Plugin
+		// PreReadPullBody may inspect the input; an error answers the pull with it.
 		PreReadPullBody(ReadCtx) *Rerror
 	}
+	// PostReadPullBodyPlugin runs after a pull's body is decoded, before its handler.
 	PostReadPullBodyPlugin interface {
 		Plugin
+		// PostReadPullBody may inspect the decoded argument; an error answers the pull with it.
 		PostReadPullBody(ReadCtx) *Rerror
 	}
+	// PostReadPushHeaderPlugin runs once a push's header is read, before and after routing.
 	PostReadPushHeaderPlugin interface {
 		Plugin
+		// PostReadPushHeader may change the URI or metadata; an error drops the push.
 		PostReadPushHeader(ReadCtx) *Rerror
 	}
+	// PreReadPushBodyPlugin runs before a push's body is decoded.
 	PreReadPushBodyPlugin interface {
 		Plugin
+		// PreReadPushBody may inspect the input; an error drops the push.
 		PreReadPushBody(ReadCtx) *Rerror
 	}
+	// PostReadPushBodyPlugin runs after a push's body is decoded, before its handler.
 	PostReadPushBodyPlugin interface {
 		Plugin
+		// PostReadPushBody may inspect the decoded argument; an error drops the push.
 		PostReadPushBody(ReadCtx) *Rerror
 	}
+	// PostReadReplyHeaderPlugin runs once a reply's header is read, when its pull is still waiting.
 	PostReadReplyHeaderPlugin interface {
 		Plugin
+		// PostReadReplyHeader sees the reply's header; an error ends the pull with it.
 		PostReadReplyHeader(ReadCtx) *Rerror
 	}
+	// PreReadReplyBodyPlugin runs before a reply's body is decoded.
 	PreReadReplyBodyPlugin interface {
 		Plugin
+		// PreReadReplyBody may inspect the reply; an error ends the pull with it.
 		PreReadReplyBody(ReadCtx) *Rerror
 	}
+	// PostReadReplyBodyPlugin runs after a reply's body is decoded.
 	PostReadReplyBodyPlugin interface {
 		Plugin
+		// PostReadReplyBody sees the decoded reply; an error ends the pull with it.
 		PostReadReplyBody(ReadCtx) *Rerror
 	}
+	// PostDisconnectPlugin runs once when a session closes, however it closed.
 	PostDisconnectPlugin interface {
 		Plugin
+		// PostDisconnect sees the closed session; its error is only logged.
 		PostDisconnect(PostSession) *Rerror
 	}
 	// PostListenPlugin learns each address the peer serves, once Serve
 	// (or Listen) has it, before the first accept.
 	PostListenPlugin interface {
 		Plugin
+		// PostListen learns that peer now serves addr; its error is only
+		// logged.
 		PostListen(peer *Peer, addr net.Addr) *Rerror
 	}
 	// PreClosePlugin runs once, first thing in Close (and Shutdown),
@@ -142,6 +187,8 @@ type (
 	// peer out of the registry before the goaways tell clients to leave.
 	PreClosePlugin interface {
 		Plugin
+		// PreClose runs before peer stops serving; its error is only
+		// logged.
 		PreClose(peer *Peer) *Rerror
 	}
 )

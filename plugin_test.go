@@ -104,11 +104,11 @@ func TestHookCallCounts(t *testing.T) {
 	want := map[*hookTally]map[string]int{
 		cliHooks: {
 			"PostDial": 1, "PreWritePull": 3, "PostWritePull": 3, "PreWritePush": 2, "PostWritePush": 2,
-			"PreReadHeader": 4, "PostReadReplyHeader": 3, "PreReadReplyBody": 3, "PostReadReplyBody": 3,
+			"PreReadHeader": 3, "PostReadReplyHeader": 3, "PreReadReplyBody": 3, "PostReadReplyBody": 3,
 			"PostDisconnect": 1,
 		},
 		srvHooks: {
-			"PostReg": handlers, "PostAccept": 1, "PreReadHeader": 6,
+			"PostReg": handlers, "PostAccept": 1, "PreReadHeader": 5,
 			"PostReadPullHeader": 3, "PreReadPullBody": 3, "PostReadPullBody": 3, "PreWriteReply": 3, "PostWriteReply": 3,
 			"PostReadPushHeader": 2, "PreReadPushBody": 2, "PostReadPushBody": 2,
 			"PostDisconnect": 1,

@@ -28,9 +28,17 @@ func (s *session) readLoop(sock *sockRef) {
 	defer s.peer.readLoops.Done()
 	p := s.peer
 	for {
+		sock.setReadDeadline(s.ReadTimeout())
+		// Wait for the next frame holding nothing but the goroutine's
+		// smallest stack: an idle session costs little.
+		if err := sock.waitRead(); err != nil {
+			if sock = s.readFailed(sock, err); sock == nil {
+				return
+			}
+			continue
+		}
 		c := p.getCtx(s)
 		c.sock = sock
-		sock.setReadDeadline(s.ReadTimeout())
 		if rerr := runHooks("PreReadHeader", p.plugins.get().preReadHeader, BackgroundCtx(c), PreReadHeaderPlugin.PreReadHeader); rerr != nil {
 			p.putCtx(c)
 			s.closeBy(fmt.Errorf("PreReadHeader: %s", rerr))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/henrylee2cn/goutil"
 	"github.com/teleport-go/teleport/codec"
+	"github.com/teleport-go/teleport/internal/lazymap"
 	"github.com/teleport-go/teleport/socket"
 )
 
@@ -19,16 +20,27 @@ type (
 	// the PostDial and PostAccept hooks: Send and Receive exchange raw
 	// packets for a handshake.
 	PreSession interface {
+		// Id returns the session id, the remote address unless set.
 		Id() string
+		// SetId sets the session id, re-keying it in the peer's table.
 		SetId(string)
+		// Peer returns the peer the session belongs to.
 		Peer() *Peer
+		// RemoteIp returns the remote peer's IP address.
 		RemoteIp() string
+		// LocalIp returns this side's IP address.
 		LocalIp() string
+		// ReadTimeout returns how long a frame may take to arrive (0: no limit).
 		ReadTimeout() time.Duration
+		// WriteTimeout returns how long a write may stay blocked (0: no limit).
 		WriteTimeout() time.Duration
+		// SetReadTimeout sets ReadTimeout, from the next frame on.
 		SetReadTimeout(time.Duration)
+		// SetWriteTimeout sets WriteTimeout, from the next write on.
 		SetWriteTimeout(time.Duration)
+		// Public returns data kept with the session, for plugins and handlers.
 		Public() goutil.Map
+		// PublicLen returns the number of entries in Public.
 		PublicLen() int
 		// Send writes packet as it is.
 		Send(packet *socket.Packet) error
@@ -70,25 +82,41 @@ type (
 		// is a *Rerror: compare it with nil, or use ToError, before
 		// putting it in an error variable (see Rerror).
 		Push(uri string, args interface{}, setting ...socket.PacketSetting) *Rerror
+		// ReadTimeout returns how long a frame may take to arrive (0: no limit).
 		ReadTimeout() time.Duration
+		// WriteTimeout returns how long a write may stay blocked (0: no limit).
 		WriteTimeout() time.Duration
+		// SetReadTimeout sets ReadTimeout, from the next frame on.
 		SetReadTimeout(time.Duration)
+		// SetWriteTimeout sets WriteTimeout, from the next write on.
 		SetWriteTimeout(time.Duration)
+		// RemoteIp returns the remote peer's IP address.
 		RemoteIp() string
+		// LocalIp returns this side's IP address.
 		LocalIp() string
+		// RemoteAddr returns the remote peer's address.
 		RemoteAddr() net.Addr
+		// LocalAddr returns this side's address.
 		LocalAddr() net.Addr
+		// Public returns data kept with the session, for plugins and handlers.
 		Public() goutil.Map
+		// PublicLen returns the number of entries in Public.
 		PublicLen() int
 	}
 
 	// PostSession is a closed session, as given to PostDisconnect.
 	PostSession interface {
+		// Id returns the session id, the remote address unless set.
 		Id() string
+		// Peer returns the peer the session belongs to.
 		Peer() *Peer
+		// RemoteIp returns the remote peer's IP address.
 		RemoteIp() string
+		// LocalIp returns this side's IP address.
 		LocalIp() string
+		// Public returns data kept with the session, for plugins and handlers.
 		Public() goutil.Map
+		// PublicLen returns the number of entries in Public.
 		PublicLen() int
 	}
 )
@@ -106,7 +134,7 @@ var errSessionClosed = errors.New("tp: session is closed")
 type session struct {
 	peer    *Peer
 	sock    atomic.Pointer[sockRef] // replaced when a redial succeeds
-	public  goutil.Map
+	public  lazymap.Map
 	seq     atomic.Uint64
 	pending pendingTable
 
@@ -128,6 +156,7 @@ type session struct {
 	readTimeout  atomic.Int64 // time.Duration; 0: none
 	writeTimeout atomic.Int64 // time.Duration; 0: none
 
+	started   atomic.Bool // its read loop started
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeCh   chan struct{} // closed by closeBy
@@ -184,6 +213,19 @@ func (s *sockRef) setReadDeadline(d time.Duration) {
 	}
 }
 
+// readWaiter is how the socket package's sockets wait for the next frame
+// without holding a read buffer.
+type readWaiter interface{ WaitRead() error }
+
+// waitRead blocks until the next frame begins to arrive; a Socket of
+// another make is read at once.
+func (s *sockRef) waitRead() error {
+	if w, ok := s.Socket.(readWaiter); ok {
+		return w.WaitRead()
+	}
+	return nil
+}
+
 // writeTimeouter is how the socket package's sockets bound each write from
 // its start.
 type writeTimeouter interface{ SetWriteTimeout(time.Duration) }
@@ -215,7 +257,7 @@ var (
 )
 
 func newSession(p *Peer, conn net.Conn, protoFunc []socket.ProtoFunc) *session {
-	s := &session{peer: p, public: goutil.RwMap(), closeCh: make(chan struct{}), protoFunc: protoFunc}
+	s := &session{peer: p, closeCh: make(chan struct{}), protoFunc: protoFunc}
 	s.readTimeout.Store(int64(p.cfg.DefaultReadTimeout))
 	s.writeTimeout.Store(int64(p.cfg.DefaultWriteTimeout))
 	s.sock.Store(newSockRef(conn, protoFunc, p.cfg.DefaultWriteTimeout))
@@ -278,7 +320,7 @@ func (s *session) RemoteIp() string               { return s.sock.Load().remoteI
 func (s *session) LocalIp() string                { return s.sock.Load().localIp }
 func (s *session) RemoteAddr() net.Addr           { return s.sock.Load().RemoteAddr() }
 func (s *session) LocalAddr() net.Addr            { return s.sock.Load().LocalAddr() }
-func (s *session) Public() goutil.Map             { return s.public }
+func (s *session) Public() goutil.Map             { return s.public.Get() }
 func (s *session) PublicLen() int                 { return s.public.Len() }
 func (s *session) ReadTimeout() time.Duration     { return time.Duration(s.readTimeout.Load()) }
 func (s *session) WriteTimeout() time.Duration    { return time.Duration(s.writeTimeout.Load()) }
@@ -495,9 +537,13 @@ func (s *session) closeBy(cause error) {
 		s.peer.sessions.remove(s)
 		s.failPending(cause)
 		runHooks("PostDisconnect", s.peer.plugins.get().postDisconnect, PostSession(s), PostDisconnectPlugin.PostDisconnect)
-		if cause != nil && !isClosedConnError(cause) {
+		switch {
+		case !s.started.Load():
+			// Refused by a PostDial or PostAccept hook: the dial
+			// returns the error, the accept logs it once.
+		case cause != nil && !isClosedConnError(cause):
 			Noticef("tp: session %s closed: %v", s.name(), cause)
-		} else {
+		default:
 			Debugf("tp: session %s closed", s.name())
 		}
 	})

@@ -13,15 +13,17 @@ const directReadMax = 16
 // readAhead reads a connection through a buffer taken from a pool when a
 // read needs one and given back as soon as every byte in it has been
 // consumed. A busy connection reads many frames per system call; an idle
-// one holds no buffer at all.
+// one holds no buffer but its few inline bytes.
 type readAhead struct {
 	conn io.Reader
 	size int // the size of the buffers it takes
 
 	// Owned by the single reader (the socket serialises ReadPacket).
-	buf  *[]byte // nil when empty
-	r, w int     // unread bytes are (*buf)[r:w]
-	err  error   // returned once the buffered bytes are consumed
+	data   []byte  // the buffer: inline[:], (*pooled), or nil
+	pooled *[]byte // the pooled buffer data is, or nil
+	r, w   int     // unread bytes are data[r:w]
+	err    error   // returned once the buffered bytes are consumed
+	inline [directReadMax]byte
 }
 
 // readBuffers pools read-ahead buffers; one of another size than the
@@ -34,15 +36,16 @@ func (b *readAhead) reset(conn io.Reader, size int) {
 }
 
 func (b *readAhead) release() {
-	if b.buf != nil {
-		readBuffers.Put(b.buf)
-		b.buf, b.r, b.w = nil, 0, 0
+	if b.pooled != nil {
+		readBuffers.Put(b.pooled)
+		b.pooled = nil
 	}
+	b.data, b.r, b.w = nil, 0, 0
 }
 
 func (b *readAhead) Read(p []byte) (int, error) {
 	if b.r < b.w {
-		n := copy(p, (*b.buf)[b.r:b.w])
+		n := copy(p, b.data[b.r:b.w])
 		if b.r += n; b.r == b.w {
 			b.release()
 		}
@@ -60,8 +63,14 @@ func (b *readAhead) Read(p []byte) (int, error) {
 		return b.conn.Read(p)
 	}
 	b.take()
-	n, err := b.conn.Read(*b.buf)
-	m := copy(p, (*b.buf)[:n])
+	return b.fillAndCopy(p)
+}
+
+// fillAndCopy reads once into data and copies what it can to p, keeping
+// the rest.
+func (b *readAhead) fillAndCopy(p []byte) (int, error) {
+	n, err := b.conn.Read(b.data)
+	m := copy(p, b.data[:n])
 	if m == n {
 		b.release()
 		return m, err
@@ -70,15 +79,38 @@ func (b *readAhead) Read(p []byte) (int, error) {
 	return m, nil
 }
 
+// wait blocks until at least one byte is buffered (or the read fails),
+// reading into the inline bytes: the wait holds no pooled buffer.
+func (b *readAhead) wait() error {
+	if b.r < b.w {
+		return nil
+	}
+	if b.err != nil {
+		err := b.err
+		b.err = nil
+		return err
+	}
+	n, err := b.conn.Read(b.inline[:])
+	if n == 0 {
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return err
+	}
+	b.data, b.r, b.w, b.err = b.inline[:], 0, n, err
+	return nil
+}
+
 // Buffered returns how many bytes can be read without a system call.
 func (b *readAhead) Buffered() int { return b.w - b.r }
 
 // take gets a buffer of the current size from the pool.
 func (b *readAhead) take() {
 	if v, ok := readBuffers.Get().(*[]byte); ok && len(*v) == b.size {
-		b.buf = v
-		return
+		b.pooled = v
+	} else {
+		buf := make([]byte, b.size)
+		b.pooled = &buf
 	}
-	buf := make([]byte, b.size)
-	b.buf = &buf
+	b.data = *b.pooled
 }

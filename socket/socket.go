@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/henrylee2cn/goutil"
+	"github.com/teleport-go/teleport/internal/lazymap"
 	"github.com/teleport-go/teleport/internal/seqpacket"
 )
 
@@ -55,7 +56,7 @@ type socket struct {
 	idMu sync.RWMutex
 	id   string
 
-	public   goutil.Map
+	public   lazymap.Map
 	fromPool bool
 	closed   atomic.Bool
 }
@@ -94,7 +95,7 @@ func (s *socket) init(c net.Conn, protoFunc []ProtoFunc) {
 	s.writeFailed.Store(false)
 	s.proto = pickProtoFunc(protoFunc)(sockIO{s})
 	s.id = ""
-	s.public = goutil.RwMap()
+	s.public.Reset()
 	s.closed.Store(false)
 }
 
@@ -161,6 +162,16 @@ func tlsUnder(c net.Conn) *tls.Conn {
 // Buffered returns how many bytes can be read without a system call.
 func (x sockIO) Buffered() int { return x.s.ra.Buffered() }
 
+// WaitRead blocks until the next frame's first bytes have arrived (or the
+// connection failed), without holding a read buffer or a packet: where an
+// idle connection waits. It is not part of the Socket interface; NewSocket's
+// and GetSocket's sockets have it. Call it from the one reading goroutine.
+func (s *socket) WaitRead() error {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	return s.ra.wait()
+}
+
 // SetWriteTimeout bounds every write system call of the socket to d from
 // its start (0: no bound). The deadline is armed when a write begins, not
 // when a packet is queued, so frames queued behind a blocked write cannot
@@ -215,7 +226,7 @@ func (s *socket) ReadPacket(p *Packet) error {
 	return s.proto.Unpack(p)
 }
 
-func (s *socket) Public() goutil.Map { return s.public }
+func (s *socket) Public() goutil.Map { return s.public.Get() }
 
 func (s *socket) PublicLen() int { return s.public.Len() }
 
@@ -245,7 +256,7 @@ func (s *socket) Close() error {
 	if s.fromPool {
 		s.fromPool = false
 		s.proto = nil
-		s.public = nil
+		s.public.Reset()
 		socketPool.Put(s)
 	}
 	return err

@@ -195,8 +195,11 @@ func (h *Heartbeat) tick() {
 		case w.closing:
 		case w.silent >= MaxSilentIntervals:
 			w.closing = true
-			tp.Noticef("heartbeat: closing session %s (%s): nothing read for %d intervals of %v",
-				w.sess.Id(), w.sess.RemoteAddr(), w.silent, h.interval)
+			name := w.sess.Id()
+			if addr := w.sess.RemoteAddr().String(); addr != name {
+				name += " (" + addr + ")"
+			}
+			tp.Noticef("heartbeat: closing session %s: nothing read for %d intervals of %v", name, w.silent, h.interval)
 			// Close runs the PostDisconnect hooks, which may be slow:
 			// not on the ticking goroutine.
 			go w.sess.Close()
