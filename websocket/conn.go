@@ -29,7 +29,7 @@ type conn struct {
 	// implements the deadlines.
 	net.Conn
 	ws  *cws.Conn
-	raw net.Conn // the connection under the WebSocket, maybe under TLS
+	raw net.Conn // what the WebSocket runs on: TCP, or TLS (the TCP under it when dialed)
 
 	local, remote net.Addr
 	chunk         int // the longest message written for other bytes
