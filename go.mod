@@ -3,6 +3,7 @@ module github.com/teleport-go/teleport
 go 1.24.0
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/golang/protobuf v1.5.4
 	github.com/henrylee2cn/goutil v0.0.0-20210127050712-89660552f6f8
 	github.com/pkg/errors v0.9.1

@@ -143,6 +143,9 @@ func (p *Peer) dialConn(ctx context.Context, addr string) (net.Conn, error) {
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
+	if dial := dialerFor(addr); dial != nil {
+		return dial(ctx, p, addr) // a transport of its own, such as WebSocket
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, p.cfg.Network, addr)
 	if err != nil {

@@ -1,0 +1,848 @@
+// The client: one teleport session over a WebSocket, with pulls and pushes
+// both ways, reconnecting with backoff.
+
+import { Args, type ArgsInit } from './args.js';
+import { toBytes } from './bytes.js';
+import { type Codec, type CodecRef, getCodec, jsonCodec, NIL_CODEC, resolveCodec, stringCodec } from './codec.js';
+import {
+  DEFAULT_SIZE_LIMIT,
+  FrameReader,
+  type Packet,
+  TYPE_PULL,
+  TYPE_PUSH,
+  TYPE_REPLY,
+  decodeFrame,
+  encodeFrame,
+} from './frame.js';
+import { Code, META_RERROR_KEY, Rerror } from './rerror.js';
+import { type XferRef, filterIds } from './xfer.js';
+
+/** The parts of the WebSocket API the client uses (browsers', Node 22's, the ws package's). */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** A WebSocket constructor, such as globalThis.WebSocket or the ws package's. */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+/** How the client reconnects after a connection is lost (or cannot be made). */
+export interface ReconnectOptions {
+  /** Tries in a row (no connection in between stayed open for a second) before giving up; Infinity by default. */
+  retries?: number;
+  /** The first wait, in ms (50); each next one doubles it. */
+  minDelay?: number;
+  /** The longest wait, in ms (5000). */
+  maxDelay?: number;
+}
+
+/** What onClose reports. */
+export interface CloseInfo {
+  code: number;
+  reason: string;
+  /** Whether the client tries again. */
+  reconnecting: boolean;
+}
+
+/** Options of a Client; every field may be left out. */
+export interface ClientOptions {
+  /** The WebSocket implementation; globalThis.WebSocket by default. */
+  WebSocket?: WebSocketConstructor;
+  /** The body codec of pulls and pushes whose options name none; 'json' by default. */
+  codec?: CodecRef;
+  /** The timeout of pulls whose options set none, in ms; 0 (the default): none. */
+  timeout?: number;
+  /** The largest frame sent or accepted, and the most a payload may inflate to; 1 GiB by default. */
+  sizeLimit?: number;
+  /** Reconnect with backoff (the default), or not (false). */
+  reconnect?: boolean | ReconnectOptions;
+  /** Called each time a connection opens. */
+  onOpen?: () => void;
+  /** Called each time a connection closes. */
+  onClose?: (info: CloseInfo) => void;
+  /** Errors no caller waits for: a bad frame from the server, a push handler that threw. */
+  onError?: (err: Error) => void;
+}
+
+/** Options of a pull or a push. */
+export interface CallOptions {
+  /** The body codec: a Codec (e.g. one for a protobuf type), or a registered name or id. */
+  codec?: CodecRef;
+  /** Metadata to send. */
+  meta?: ArgsInit;
+  /** Transfer filters, outer-most first: ['gzip']. */
+  xfer?: XferRef[];
+  /** Gives up: for a pull, waiting for the reply too (Code.HandleTimeout). */
+  signal?: AbortSignal;
+  /**
+   * Like signal, after this many ms. A pull carries the time left
+   * (X-Tp-Timeout), so a Go handler's Context ends with it too; a pull
+   * given up by its timeout or signal sends the server a cancel notice
+   * once the server has said it understands them.
+   */
+  timeout?: number;
+}
+
+/** A pull's reply. */
+export interface PullResult<T = unknown> {
+  /** The body, decoded (undefined when empty). */
+  reply: T;
+  /** The reply's metadata. */
+  meta: Args;
+  /** The reply's body codec id. */
+  codec: number;
+  /** The body as it came. */
+  body: Uint8Array;
+}
+
+/** What a push handler is given about the server's push. */
+export interface PushContext {
+  readonly client: Client;
+  readonly seq: bigint;
+  readonly uri: string;
+  /** The URI without its query. */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly meta: Args;
+  /** The body codec id. */
+  readonly codec: number;
+  /** The body as it came. */
+  readonly body: Uint8Array;
+  /** The body decoded with its registered codec; throws a BadPacket Rerror if it cannot be. */
+  readonly args: unknown;
+  /** bind decodes the body with codec (for types a registered codec cannot know). */
+  bind(codec: CodecRef): unknown;
+}
+
+/** What a pull handler is given about the server's pull, and can shape the reply with. */
+export interface PullContext extends PushContext {
+  /**
+   * Aborted when the server's caller gives up: its deadline passed (sent
+   * as X-Tp-Timeout), it cancelled the pull (a cancel notice), or the
+   * connection closed. Pass it on to the calls the handler makes.
+   */
+  readonly signal: AbortSignal;
+  /** The reply's metadata. */
+  readonly replyMeta: Args;
+  /** The reply's codec: the pull's unless set. */
+  replyCodec: CodecRef;
+  /** The reply's transfer filters. */
+  replyXfer: XferRef[];
+}
+
+/** Answers a server's pull: the reply, or a thrown Rerror. */
+export type PullHandler = (ctx: PullContext) => unknown | Promise<unknown>;
+/** Takes a server's push. */
+export type PushHandler = (ctx: PushContext) => void | Promise<void>;
+
+/** The push a closing Go peer sends before it stops (teleport's goaway). */
+const GOAWAY_URI = '/_tp/goaway';
+/** The push that tells a peer the caller of a pull (its seq) gave up. */
+const CANCEL_URI = '/_tp/cancel';
+/** The pull metadata carrying the caller's time left, in microseconds. */
+export const META_TIMEOUT_KEY = 'X-Tp-Timeout';
+/** The metadata of a peer's first reply on a connection: what it understands. */
+const META_CAPS_KEY = 'X-Tp-Caps';
+const CAPS_CANCEL = 'cancel';
+/** The close code of a connection the server sent something unreadable on. */
+const CLOSE_BAD_INPUT = 4400;
+/**
+ * How long a connection must stay open to count as a success, ending the
+ * backoff: a server that accepts and at once closes (refusing the session)
+ * is retried with growing delays, not hammered.
+ */
+const STABLE_MS = 1000;
+
+/** One WebSocket connection of the client. */
+class Link {
+  readonly reader: FrameReader;
+  open = false;
+  openedAt = 0;
+  /** A goaway came: no new calls; closes once idle. */
+  retired = false;
+  closed = false;
+  /** Pulls of ours waiting for their reply on this link. */
+  inflight = 0;
+  /** Pulls of the server's whose reply is not written yet. */
+  handling = 0;
+  /** The server's replies said it understands cancel notices. */
+  remoteCancels = false;
+  /** Our first reply told the server we understand them. */
+  capsSent = false;
+  /** The handlers of the server's pulls, by seq, to abort on a cancel notice. */
+  calls = new Map<bigint, AbortController>();
+  /** Frames are decoded in order, one after the other. */
+  chain: Promise<void> = Promise.resolve();
+  closedCh: Promise<void>;
+  markClosed!: () => void;
+
+  constructor(
+    readonly ws: WebSocketLike,
+    limit: number,
+  ) {
+    this.reader = new FrameReader(limit);
+    this.closedCh = new Promise((resolve) => (this.markClosed = resolve));
+  }
+}
+
+interface PendingPull {
+  link: Link;
+  uri: string;
+  codec: Codec;
+  finish: (err: Rerror | null, result?: PullResult) => void;
+}
+
+interface Waiter {
+  resolve: (link: Link) => void;
+  reject: (err: Rerror) => void;
+}
+
+/**
+ * Client is a teleport peer over one WebSocket at a time: it pulls and
+ * pushes, answers the server's pulls and takes its pushes with the
+ * handlers registered for their paths, and reconnects with backoff.
+ * It starts connecting at once; calls made meanwhile wait for the
+ * connection (within their timeout or signal).
+ */
+export class Client {
+  readonly url: string;
+  #opts: ClientOptions;
+  #WS: WebSocketConstructor;
+  #codec: Codec;
+  #limit: number;
+  #retry: Required<ReconnectOptions> | null;
+
+  #current: Link | null = null;
+  #links = new Set<Link>();
+  #waiters: Waiter[] = [];
+  #pending = new Map<bigint, PendingPull>();
+  #seq = 0n;
+  #failures = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+
+  #pullHandlers = new Map<string, PullHandler>();
+  #pushHandlers = new Map<string, PushHandler>();
+
+  /**
+   * @param url ws:// or wss:// URL of the server's WebSocket handler; in a
+   * browser a path ("/tp") means the page's own host.
+   */
+  constructor(url: string, options: ClientOptions = {}) {
+    this.url = absoluteUrl(url);
+    this.#opts = options;
+    const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (WS === undefined) {
+      throw new Error('teleport: no WebSocket implementation: pass options.WebSocket (Node.js before 22: the ws package)');
+    }
+    this.#WS = WS;
+    this.#codec = resolveCodec(options.codec ?? jsonCodec);
+    this.#limit = options.sizeLimit ?? DEFAULT_SIZE_LIMIT;
+    const r = options.reconnect ?? true;
+    this.#retry =
+      r === false
+        ? null
+        : {
+            retries: (r === true ? undefined : r.retries) ?? Infinity,
+            minDelay: (r === true ? undefined : r.minDelay) ?? 50,
+            maxDelay: (r === true ? undefined : r.maxDelay) ?? 5000,
+          };
+    this.#connect(true);
+  }
+
+  /** Whether a connection is open and takes new calls. */
+  get isOpen(): boolean {
+    return this.#current?.open === true && !this.#current.retired;
+  }
+
+  /** Whether close was called, or reconnecting gave up. */
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /** ready resolves once a connection is open (rejects once the client is closed). */
+  async ready(options: { signal?: AbortSignal; timeout?: number } = {}): Promise<void> {
+    await this.#withDeadline(options, 'connect', (signal) => this.#link(signal));
+  }
+
+  /** handlePull answers the server's pulls of path (a URI without query) with handler. */
+  handlePull(path: string, handler: PullHandler): this {
+    this.#pullHandlers.set(path, handler);
+    return this;
+  }
+
+  /** handlePush takes the server's pushes of path with handler. */
+  handlePush(path: string, handler: PushHandler): this {
+    this.#pushHandlers.set(path, handler);
+    return this;
+  }
+
+  /**
+   * pull sends args to uri and resolves with the reply, or rejects with a
+   * Rerror: the handler's own, Code.NotFound, Code.HandleTimeout (timeout
+   * or signal), Code.ConnClosed (the connection closed first),
+   * Code.WriteFailed, Code.BadPacket (a reply that cannot be decoded).
+   * Uint8Array args go with the string codec, undefined as an empty body.
+   */
+  pull<T = unknown>(uri: string, args?: unknown, options: CallOptions = {}): Promise<PullResult<T>> {
+    return this.#withDeadline(options, `pull ${uri}`, (signal, deadline) => this.#pull(uri, args, options, signal, deadline)) as Promise<
+      PullResult<T>
+    >;
+  }
+
+  /**
+   * push sends args to uri and resolves once it is written; it rejects
+   * with a Rerror (Code.ConnClosed, Code.WriteFailed, or Code.HandleTimeout
+   * when its timeout or signal ends the wait for a connection).
+   */
+  push(uri: string, args?: unknown, options: CallOptions = {}): Promise<void> {
+    return this.#withDeadline(options, `push ${uri}`, async (signal) => {
+      const codec = this.#bodyCodec(args, options.codec);
+      const p = this.#packet(TYPE_PUSH, uri, args, codec, options);
+      const link = await this.#link(signal);
+      p.seq = this.#nextSeq();
+      await this.#send(link, p);
+    });
+  }
+
+  /**
+   * close closes the connection and stops reconnecting; waiting pulls end
+   * with Code.ConnClosed. It resolves once every connection has closed.
+   */
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      clearTimeout(this.#timer);
+      this.#failAll(new Rerror(Code.ConnClosed, undefined, 'client closed'));
+      for (const link of this.#links) {
+        closeLink(link, 1000, 'client closed');
+      }
+    }
+    await Promise.all(Array.from(this.#links, (l) => l.closedCh));
+  }
+
+  // --- calls ---
+
+  async #pull(uri: string, args: unknown, options: CallOptions, signal: AbortSignal, deadline: number): Promise<PullResult> {
+    const codec = this.#bodyCodec(args, options.codec);
+    const p = this.#packet(TYPE_PULL, uri, args, codec, options);
+    const link = await this.#link(signal);
+    const seq = this.#nextSeq();
+    p.seq = seq;
+    if (deadline > 0) {
+      // The time left, so that the server's handler can stop in time.
+      const left = Math.floor((deadline - Date.now()) * 1000);
+      if (left > 0) p.meta.set(META_TIMEOUT_KEY, String(left));
+    }
+    return new Promise<PullResult>((resolve, reject) => {
+      let done = false;
+      const finish = (err: Rerror | null, result?: PullResult) => {
+        if (done) return;
+        done = true;
+        signal.removeEventListener('abort', onAbort);
+        this.#pending.delete(seq);
+        link.inflight--;
+        this.#closeIfIdle(link);
+        if (err !== null) reject(err);
+        else resolve(result!);
+      };
+      const onAbort = () => {
+        finish(abortRerror(signal, `pull ${uri}`));
+        this.#sendCancel(link, seq);
+      };
+      signal.addEventListener('abort', onAbort);
+      this.#pending.set(seq, { link, uri, codec: codec ?? this.#codec, finish });
+      link.inflight++;
+      if (signal.aborted) {
+        onAbort(); // between the connection and the listener
+        return;
+      }
+      this.#send(link, p).catch((err: Rerror) => finish(err));
+    });
+  }
+
+  /** #packet builds an outgoing pull or push (the seq is set when it is sent). */
+  #packet(ptype: number, uri: string, args: unknown, codec: Codec | null, options: CallOptions): Packet {
+    let body: Uint8Array = new Uint8Array(0);
+    if (codec !== null) {
+      try {
+        body = codec.marshal(args);
+      } catch (err) {
+        throw new Rerror(Code.WriteFailed, undefined, `${uri}: ${codec.name} codec: ${(err as Error).message}`);
+      }
+    }
+    let xfer: number[];
+    try {
+      xfer = filterIds(options.xfer ?? []);
+    } catch (err) {
+      throw new Rerror(Code.WriteFailed, undefined, `${uri}: ${(err as Error).message}`);
+    }
+    return {
+      seq: 0n,
+      ptype,
+      uri,
+      meta: new Args(options.meta),
+      bodyCodec: codec?.id ?? NIL_CODEC,
+      body,
+      xfer,
+    };
+  }
+
+  /** #bodyCodec picks the codec of an outgoing body: bytes as strings, none for undefined. */
+  #bodyCodec(args: unknown, ref: CodecRef | undefined): Codec | null {
+    if (ref !== undefined) {
+      try {
+        return resolveCodec(ref);
+      } catch (err) {
+        throw new Rerror(Code.WriteFailed, undefined, (err as Error).message);
+      }
+    }
+    if (args === undefined) return null;
+    if (args instanceof Uint8Array) return stringCodec;
+    return this.#codec;
+  }
+
+  #nextSeq(): bigint {
+    this.#seq = BigInt.asUintN(64, this.#seq + 1n);
+    return this.#seq;
+  }
+
+  /** #send writes p on link as one binary message. */
+  async #send(link: Link, p: Packet): Promise<void> {
+    let frame: Uint8Array;
+    try {
+      frame = await encodeFrame(p, this.#limit);
+    } catch (err) {
+      throw new Rerror(Code.WriteFailed, undefined, `${p.uri}: ${(err as Error).message}`);
+    }
+    if (link.closed || link.ws.readyState !== 1) {
+      throw new Rerror(Code.ConnClosed, undefined, `${p.uri}: the connection closed`);
+    }
+    try {
+      link.ws.send(frame);
+    } catch (err) {
+      throw new Rerror(Code.WriteFailed, undefined, `${p.uri}: ${(err as Error).message}`);
+    }
+  }
+
+  /** #sendCancel tells the server the pull seq was given up, if it understands. */
+  #sendCancel(link: Link, seq: bigint): void {
+    if (!link.remoteCancels || link.closed) return;
+    const p: Packet = { seq, ptype: TYPE_PUSH, uri: CANCEL_URI, meta: new Args(), bodyCodec: NIL_CODEC, body: new Uint8Array(0), xfer: [] };
+    this.#send(link, p).catch(() => {}); // the pull has ended either way
+  }
+
+  /**
+   * #withDeadline runs call with a signal that ends at options.signal,
+   * options.timeout (or the default timeout), or never; a call ended so
+   * rejects with Code.HandleTimeout.
+   */
+  async #withDeadline<T>(
+    options: { signal?: AbortSignal; timeout?: number },
+    what: string,
+    call: (signal: AbortSignal, deadline: number) => Promise<T>,
+  ): Promise<T> {
+    const ctl = new AbortController();
+    const timeout = options.timeout ?? this.#opts.timeout ?? 0;
+    const deadline = timeout > 0 ? Date.now() + timeout : 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (timeout > 0) {
+      timer = setTimeout(() => ctl.abort(new Rerror(Code.HandleTimeout, undefined, `${what}: no answer within ${timeout} ms`)), timeout);
+    }
+    const outer = options.signal;
+    const onOuter = () => ctl.abort(outer!.reason);
+    if (outer !== undefined) {
+      if (outer.aborted) onOuter();
+      else outer.addEventListener('abort', onOuter);
+    }
+    try {
+      if (ctl.signal.aborted) {
+        throw abortRerror(ctl.signal, what);
+      }
+      return await call(ctl.signal, deadline);
+    } finally {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuter);
+    }
+  }
+
+  // --- connections ---
+
+  /** #link returns the open connection, waiting for one if need be. */
+  #link(signal: AbortSignal): Promise<Link> {
+    if (this.#closed) {
+      return Promise.reject(new Rerror(Code.ConnClosed, undefined, 'client closed'));
+    }
+    const cur = this.#current;
+    if (cur !== null && cur.open && !cur.retired) {
+      return Promise.resolve(cur);
+    }
+    return new Promise<Link>((resolve, reject) => {
+      const w: Waiter = {
+        resolve: (l) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(l);
+        },
+        reject: (e) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      const onAbort = () => {
+        this.#waiters = this.#waiters.filter((x) => x !== w);
+        reject(abortRerror(signal, 'waiting for the connection'));
+      };
+      signal.addEventListener('abort', onAbort);
+      this.#waiters.push(w);
+    });
+  }
+
+  /** #connect opens a new connection; first: from the constructor, which throws what the WebSocket constructor throws (a bad URL). */
+  #connect(first = false): void {
+    let ws: WebSocketLike;
+    try {
+      ws = new this.#WS(this.url);
+    } catch (err) {
+      if (first) throw err;
+      this.#lost(null, 1006, (err as Error).message);
+      return;
+    }
+    ws.binaryType = 'arraybuffer';
+    const link = new Link(ws, this.#limit);
+    this.#current = link;
+    this.#links.add(link);
+    ws.onopen = () => {
+      link.open = true;
+      link.openedAt = Date.now();
+      if (this.#closed) {
+        closeLink(link, 1000, 'client closed');
+        return;
+      }
+      if (this.#current !== link) return;
+      const waiters = this.#waiters;
+      this.#waiters = [];
+      for (const w of waiters) w.resolve(link);
+      this.#opts.onOpen?.();
+    };
+    ws.onmessage = (ev) => this.#onMessage(link, ev.data);
+    ws.onclose = (ev) => {
+      if (link.open && Date.now() - link.openedAt >= STABLE_MS) {
+        this.#failures = 0;
+      }
+      link.closed = true;
+      link.open = false;
+      for (const ctl of link.calls.values()) {
+        ctl.abort(new Rerror(Code.ConnClosed, undefined, 'the connection closed'));
+      }
+      this.#links.delete(link);
+      link.markClosed();
+      this.#lost(link, ev.code, ev.reason);
+    };
+    ws.onerror = () => {}; // a close event follows
+  }
+
+  /** #lost handles the end of link (null: a connection that could not even start). */
+  #lost(link: Link | null, code: number, reason: string): void {
+    const detail = `connection closed (${code}${reason ? ' ' + reason : ''})`;
+    for (const p of Array.from(this.#pending.values())) {
+      if (p.link === link) {
+        p.finish(new Rerror(Code.ConnClosed, undefined, `${p.uri}: ${detail}`));
+      }
+    }
+    if (link !== null && this.#current !== link) {
+      return; // a retired connection, or the client is closed
+    }
+    this.#current = null;
+    if (this.#closed) {
+      return;
+    }
+    const retry = this.#retry;
+    const reconnecting = retry !== null && this.#failures < retry.retries;
+    this.#opts.onClose?.({ code, reason, reconnecting });
+    if (!reconnecting) {
+      // Pulls in flight on a connection retired by a goaway end there.
+      this.#closed = true;
+      this.#failWaiters(new Rerror(Code.ConnClosed, undefined, detail));
+      return;
+    }
+    const delay = Math.min(retry.minDelay * 2 ** this.#failures, retry.maxDelay);
+    this.#failures++;
+    this.#timer = setTimeout(() => this.#connect(), delay);
+  }
+
+  /** #failWaiters rejects the calls waiting for a connection. */
+  #failWaiters(err: Rerror): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w.reject(err);
+  }
+
+  /** #failAll rejects every waiting call. */
+  #failAll(err: Rerror): void {
+    this.#failWaiters(err);
+    for (const p of Array.from(this.#pending.values())) {
+      p.finish(new Rerror(err.code, err.message, `${p.uri}: ${err.detail}`));
+    }
+  }
+
+  /** #onGoaway: the server is closing; move new calls to a new connection. */
+  #onGoaway(link: Link): void {
+    if (link.retired) return;
+    link.retired = true;
+    if (this.#current === link && !this.#closed) {
+      this.#current = null;
+      if (this.#retry !== null) {
+        this.#connect();
+      } else {
+        // No new calls; the pulls in flight end on the old connection.
+        this.#closed = true;
+        this.#failWaiters(new Rerror(Code.ConnClosed, undefined, 'the server is closing'));
+      }
+    }
+    this.#closeIfIdle(link);
+  }
+
+  /** #closeIfIdle closes a retired link once nothing is in flight on it. */
+  #closeIfIdle(link: Link): void {
+    if (link.retired && link.inflight === 0 && link.handling === 0) {
+      closeLink(link, 1000, 'goaway');
+    }
+  }
+
+  // --- reading ---
+
+  #onMessage(link: Link, data: unknown): void {
+    if (link.closed) return;
+    if (typeof data === 'string') {
+      this.#badInput(link, new Error('a text message'));
+      return;
+    }
+    const bytes = toBytes(data);
+    if (bytes === undefined) {
+      this.#badInput(link, new Error(`a message of unsupported data ${Object.prototype.toString.call(data)}`));
+      return;
+    }
+    let frames: Uint8Array[];
+    try {
+      frames = link.reader.push(bytes);
+    } catch (err) {
+      this.#badInput(link, err as Error);
+      return;
+    }
+    for (const f of frames) {
+      link.chain = link.chain.then(async () => {
+        if (link.closed) return;
+        let p: Packet;
+        try {
+          p = await decodeFrame(f, this.#limit);
+        } catch (err) {
+          this.#badInput(link, err as Error);
+          return;
+        }
+        this.#dispatch(link, p);
+      });
+    }
+  }
+
+  #badInput(link: Link, err: Error): void {
+    this.#report(new Error(`teleport: closing the connection to ${this.url}: ${err.message}`));
+    closeLink(link, CLOSE_BAD_INPUT, 'bad frame');
+  }
+
+  #report(err: Error): void {
+    this.#opts.onError?.(err);
+  }
+
+  #dispatch(link: Link, p: Packet): void {
+    switch (p.ptype) {
+      case TYPE_REPLY:
+        this.#onReply(link, p);
+        break;
+      case TYPE_PULL:
+        link.handling++;
+        void this.#onPull(link, p).finally(() => {
+          link.handling--;
+          this.#closeIfIdle(link);
+        });
+        break;
+      case TYPE_PUSH:
+        if (p.uri === GOAWAY_URI) {
+          this.#onGoaway(link);
+        } else if (p.uri === CANCEL_URI) {
+          link.calls.get(p.seq)?.abort(new Rerror(Code.HandleTimeout, undefined, `the caller cancelled its pull (seq ${p.seq})`));
+        } else {
+          void this.#onPush(link, p);
+        }
+        break;
+      default:
+        this.#report(new Error(`teleport: dropped a packet of unknown type ${p.ptype} (uri ${p.uri})`));
+    }
+  }
+
+  #onReply(link: Link, p: Packet): void {
+    if (!link.remoteCancels && p.meta.get(META_CAPS_KEY) === CAPS_CANCEL) {
+      link.remoteCancels = true;
+    }
+    const call = this.#pending.get(p.seq);
+    if (call === undefined || call.link !== link) {
+      return; // late: its pull timed out
+    }
+    const rerr = Rerror.fromMeta(p.meta);
+    if (rerr !== undefined) {
+      call.finish(rerr);
+      return;
+    }
+    let reply: unknown;
+    try {
+      reply = decodeBody(p, call.codec.id === p.bodyCodec ? call.codec : undefined);
+    } catch (err) {
+      call.finish(err as Rerror);
+      return;
+    }
+    call.finish(null, { reply, meta: p.meta, codec: p.bodyCodec, body: p.body });
+  }
+
+  async #onPull(link: Link, p: Packet): Promise<void> {
+    const ctx = this.#context(p) as PullContext;
+    const replyMeta = new Args();
+    Object.defineProperty(ctx, 'replyMeta', { value: replyMeta });
+    ctx.replyCodec = p.bodyCodec === NIL_CODEC ? this.#codec : p.bodyCodec;
+    ctx.replyXfer = [];
+    const out: Packet = { seq: p.seq, ptype: TYPE_REPLY, uri: p.uri, uriBytes: p.uriBytes, meta: replyMeta, bodyCodec: 0, body: new Uint8Array(0), xfer: [] };
+    const ctl = new AbortController();
+    Object.defineProperty(ctx, 'signal', { value: ctl.signal });
+    link.calls.set(p.seq, ctl);
+    const left = timeoutOf(p.meta);
+    const timer =
+      left === undefined
+        ? undefined
+        : setTimeout(() => ctl.abort(new Rerror(Code.HandleTimeout, undefined, `${p.uri}: the caller's deadline passed`)), left);
+    try {
+      const handler = this.#pullHandlers.get(ctx.path);
+      if (handler === undefined) {
+        throw new Rerror(Code.NotFound, undefined, `no pull handler for ${p.uri}`);
+      }
+      const result = await handler(ctx);
+      const codec = resolveCodec(ctx.replyCodec);
+      out.bodyCodec = codec.id;
+      out.body = result === undefined ? new Uint8Array(0) : codec.marshal(result);
+      out.xfer = filterIds(ctx.replyXfer);
+    } catch (err) {
+      const rerr =
+        err instanceof Rerror ? err : new Rerror(Code.InternalServerError, undefined, `${ctx.path}: ${(err as Error)?.message ?? String(err)}`);
+      replyMeta.set(META_RERROR_KEY, JSON.stringify(rerr.toJSON()));
+      out.body = new Uint8Array(0);
+      out.xfer = [];
+    } finally {
+      clearTimeout(timer);
+      link.calls.delete(p.seq);
+    }
+    if (!link.capsSent) {
+      // The first reply on a connection says we understand cancel notices.
+      link.capsSent = true;
+      replyMeta.set(META_CAPS_KEY, CAPS_CANCEL);
+    }
+    if (out.bodyCodec === NIL_CODEC) {
+      // An error reply keeps the codec the reply would have had.
+      out.bodyCodec = typeof ctx.replyCodec === 'object' ? ctx.replyCodec.id : (getCodec(ctx.replyCodec)?.id ?? NIL_CODEC);
+    }
+    try {
+      await this.#send(link, out);
+    } catch (err) {
+      this.#report(new Error(`teleport: reply to ${p.uri}: ${(err as Error).message}`));
+    }
+  }
+
+  async #onPush(_link: Link, p: Packet): Promise<void> {
+    const handler = this.#pushHandlers.get(pathOf(p.uri));
+    if (handler === undefined) {
+      return; // as teleport does: an unknown push is dropped
+    }
+    try {
+      await handler(this.#context(p));
+    } catch (err) {
+      this.#report(new Error(`teleport: push handler of ${p.uri}: ${(err as Error)?.message ?? String(err)}`));
+    }
+  }
+
+  #context(p: Packet): PushContext {
+    const q = p.uri.indexOf('?');
+    let args: { value: unknown } | undefined;
+    return {
+      client: this,
+      seq: p.seq,
+      uri: p.uri,
+      path: pathOf(p.uri),
+      query: new URLSearchParams(q < 0 ? '' : p.uri.slice(q + 1)),
+      meta: p.meta,
+      codec: p.bodyCodec,
+      body: p.body,
+      get args() {
+        args ??= { value: decodeBody(p, undefined) };
+        return args.value;
+      },
+      bind: (codec: CodecRef) => decodeBody(p, resolveCodec(codec)),
+    };
+  }
+}
+
+/** decodeBody decodes p's body with codec, or with the codec registered for its id. */
+function decodeBody(p: Packet, codec: Codec | undefined): unknown {
+  if (p.body.length === 0) {
+    return undefined;
+  }
+  const c = codec ?? getCodec(p.bodyCodec);
+  if (c === undefined) {
+    throw new Rerror(Code.BadPacket, undefined, `${p.uri}: unknown body codec ${p.bodyCodec}`);
+  }
+  try {
+    return c.unmarshal(p.body);
+  } catch (err) {
+    throw new Rerror(Code.BadPacket, undefined, `${p.uri}: ${c.name} codec: ${(err as Error).message}`);
+  }
+}
+
+/** timeoutOf reads X-Tp-Timeout: the caller's time left in ms, or undefined when absent or malformed. */
+function timeoutOf(meta: Args): number | undefined {
+  const v = meta.get(META_TIMEOUT_KEY);
+  if (v === undefined || !/^[0-9]{1,18}$/.test(v)) {
+    return undefined;
+  }
+  return Math.min(Number(v) / 1000, 2 ** 31 - 1); // setTimeout's longest wait
+}
+
+function pathOf(uri: string): string {
+  const q = uri.indexOf('?');
+  return q < 0 ? uri : uri.slice(0, q);
+}
+
+function abortRerror(signal: AbortSignal, what: string): Rerror {
+  const r: unknown = signal.reason;
+  if (r instanceof Rerror) return r;
+  const why = r instanceof Error ? r.message : r === undefined ? 'aborted' : String(r);
+  return new Rerror(Code.HandleTimeout, undefined, `${what}: ${why}`);
+}
+
+function closeLink(link: Link, code: number, reason: string): void {
+  if (link.closed) return;
+  try {
+    link.ws.close(code, reason);
+  } catch {
+    link.ws.close();
+  }
+}
+
+/** absoluteUrl turns a path into a ws:// or wss:// URL of the page's host. */
+function absoluteUrl(url: string): string {
+  const loc = (globalThis as { location?: { protocol: string; host: string } }).location;
+  if (url.startsWith('/') && loc !== undefined) {
+    return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}${url}`;
+  }
+  return url;
+}
