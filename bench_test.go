@@ -70,9 +70,13 @@ func BenchmarkPush(b *testing.B) {
 // framework's.
 const bodyAllocsPerPull = 4
 
-// The framework adds at most 8 allocations per pull, client and server
-// together, beyond the body's own.
+// The framework adds at most 2 allocations per pull, client and server
+// together, beyond the body's own: the PullCmd, and what reflect's Call
+// allocates for the handler's results.
 func TestPullAllocations(t *testing.T) {
+	if israce.Enabled {
+		t.Skip("under the race detector sync.Pool drops items at random, each drop an allocation; CI runs this test without it")
+	}
 	atDefaultLogLevel(t)
 	p := newPair(t, nil, nil, regHome)
 	var reply []byte
@@ -95,10 +99,8 @@ func TestPullAllocations(t *testing.T) {
 	})
 	framework := allocs - bodyAllocsPerPull
 	t.Logf("%.2f allocations per pull, %.2f of them the framework's", allocs, framework)
-	// Under the race detector sync.Pool drops items at random, each drop
-	// an allocation; the bound is the same, the margin smaller.
-	if framework > 8 {
-		t.Fatalf("the framework makes %.2f allocations per pull, want at most 8 (race detector: %v)", framework, israce.Enabled)
+	if framework > 2 {
+		t.Fatalf("the framework makes %.2f allocations per pull, want at most 2", framework)
 	}
 	if !bytes.Equal(reply, payload581) {
 		t.Fatal("reply differs from the request")
