@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/teleport-go/teleport/socket"
@@ -53,51 +52,65 @@ func timeoutOf(in *socket.Packet) (time.Duration, bool) {
 	return time.Duration(us) * time.Microsecond, true
 }
 
-// callTable tracks the contexts handlers asked for, by the seq of their
-// pull, so that a cancel notice from the caller can reach them.
-type callTable struct {
+// callState is what a session's handlers' contexts need: the session's
+// context, their parent, and the table of their cancel functions.
+type callState struct {
 	// mu guards the fields below.
 	mu     sync.Mutex
-	cancel map[uint64]context.CancelFunc
+	ctx    context.Context
+	cancel context.CancelFunc
+	cancelTable
+}
+
+// cancelTable tracks the contexts handlers asked for, by the seq of their
+// pull, so that a cancel notice from the caller can reach them. Its user
+// holds callState.mu.
+type cancelTable struct {
+	byseq map[uint64]context.CancelFunc
 	// recent are the last seqs a cancel notice named, for a handler that
 	// asks for its context after the notice came.
 	recent [cancelledRing]uint64
 	next   int
-	any    atomic.Bool // a cancel notice has come
+}
+
+// callState returns the session's callState, made on first use.
+func (s *session) callState() *callState {
+	if st := s.calls.Load(); st != nil {
+		return st
+	}
+	s.calls.CompareAndSwap(nil, new(callState))
+	return s.calls.Load()
 }
 
 // add registers cancel for the pull seq, cancelling at once when a notice
 // for it came first.
-func (t *callTable) add(seq uint64, cancel context.CancelFunc) {
+func (t *callState) add(seq uint64, cancel context.CancelFunc) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.cancelledLocked(seq) {
 		cancel()
 		return
 	}
-	if t.cancel == nil {
-		t.cancel = make(map[uint64]context.CancelFunc)
+	if t.byseq == nil {
+		t.byseq = make(map[uint64]context.CancelFunc)
 	}
-	t.cancel[seq] = cancel
+	t.byseq[seq] = cancel
 }
 
-func (t *callTable) remove(seq uint64) {
+func (t *callState) remove(seq uint64) {
 	t.mu.Lock()
-	delete(t.cancel, seq)
+	delete(t.byseq, seq)
 	t.mu.Unlock()
 }
 
 // cancelled reports whether a cancel notice named seq.
-func (t *callTable) cancelled(seq uint64) bool {
-	if !t.any.Load() {
-		return false
-	}
+func (t *callState) cancelled(seq uint64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.cancelledLocked(seq)
 }
 
-func (t *callTable) cancelledLocked(seq uint64) bool {
+func (t *callState) cancelledLocked(seq uint64) bool {
 	for _, s := range t.recent {
 		if s == seq && seq != 0 {
 			return true
@@ -108,15 +121,14 @@ func (t *callTable) cancelledLocked(seq uint64) bool {
 
 // notice cancels the handler of the pull seq, or remembers the seq for a
 // handler yet to ask for its context.
-func (t *callTable) notice(seq uint64) {
+func (t *callState) notice(seq uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.any.Store(true)
 	t.recent[t.next] = seq
 	t.next = (t.next + 1) % cancelledRing
-	if cancel := t.cancel[seq]; cancel != nil {
+	if cancel := t.byseq[seq]; cancel != nil {
 		cancel()
-		delete(t.cancel, seq)
+		delete(t.byseq, seq)
 	}
 }
 
@@ -124,24 +136,27 @@ func (t *callTable) notice(seq uint64) {
 // cancelled when the session closes or its peer gives up on its handlers.
 // It is made on first use, since most sessions' handlers never ask.
 func (s *session) context() context.Context {
-	s.ctxMu.Lock()
-	defer s.ctxMu.Unlock()
-	if s.ctx == nil {
-		s.ctx, s.cancelCtx = context.WithCancel(s.peer.ctx)
-		if s.ctxDone {
-			s.cancelCtx()
+	st := s.callState()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.ctx == nil {
+		st.ctx, st.cancel = context.WithCancel(s.peer.ctx)
+		if s.ctxDone.Load() {
+			st.cancel()
 		}
 	}
-	return s.ctx
+	return st.ctx
 }
 
 // cancelContext cancels the session's context, now or once made.
 func (s *session) cancelContext() {
-	s.ctxMu.Lock()
-	defer s.ctxMu.Unlock()
-	s.ctxDone = true
-	if s.cancelCtx != nil {
-		s.cancelCtx()
+	s.ctxDone.Store(true)
+	if st := s.calls.Load(); st != nil {
+		st.mu.Lock()
+		if st.cancel != nil {
+			st.cancel()
+		}
+		st.mu.Unlock()
 	}
 }
 
@@ -179,7 +194,7 @@ func (c *handlerCtx) Context() context.Context {
 		c.ctx, c.cancelCtx = context.WithDeadline(parent, c.deadline)
 	}
 	if c.input.Ptype() == TypePull {
-		c.sess.calls.add(c.input.Seq(), c.cancelCtx)
+		c.sess.callState().add(c.input.Seq(), c.cancelCtx)
 		c.registered = true
 	}
 	return c.ctx
@@ -191,7 +206,7 @@ func (c *handlerCtx) endContext() {
 		return
 	}
 	if c.registered {
-		c.sess.calls.remove(c.input.Seq())
+		c.sess.callState().remove(c.input.Seq())
 	}
 	c.cancelCtx()
 }

@@ -36,7 +36,7 @@ func (s *session) onNotice(c *handlerCtx) {
 	case noticeGoaway:
 		s.onGoaway(c.sock)
 	case noticeCancel:
-		s.calls.notice(c.input.Seq())
+		s.callState().notice(c.input.Seq())
 	}
 }
 

@@ -20,6 +20,12 @@ const (
 	DefaultMaxGoroutineIdleDuration = 10 * time.Second
 )
 
+// readPool runs the reading of frames that have arrived, for read loops
+// that only wait (see session.readBusy). It is not bounded by SetGopool:
+// a reader may wait there for a handler of the pool, which must not be
+// kept from running by readers.
+var readPool = pool.NewGoPool(DefaultMaxGoroutinesAmount, DefaultMaxGoroutineIdleDuration)
+
 func init() {
 	gopool.Store(pool.NewGoPool(DefaultMaxGoroutinesAmount, DefaultMaxGoroutineIdleDuration))
 }

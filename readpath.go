@@ -24,14 +24,47 @@ import (
 //     hooks, the handler, and for a pull the reply (writeReply).
 
 // readLoop reads every incoming packet of sock until the connection ends.
-// It waits for each frame in this small frame of its own, so that an idle
-// session's goroutine needs little stack (the runtime shrinks it to the
-// smallest size at the next collections); readNext does the rest.
+// It only waits: the frames that arrive are read on a pooled goroutine
+// (readBusy) while it blocks, so that its own stack never grows and an
+// idle session costs a goroutine of the smallest stack and no buffer.
 func (s *session) readLoop(sock *sockRef) {
 	defer s.peer.readLoops.Done()
 	for sock != nil {
 		sock.setReadDeadline(s.ReadTimeout())
-		sock = s.readNext(sock, sock.waitRead())
+		if err := sock.waitRead(); err != nil {
+			sock = s.readFailed(sock, err)
+			continue
+		}
+		sock = s.readBusy(sock)
+	}
+}
+
+// readBusy has a goroutine of the read pool read the frames that have
+// arrived on sock, and returns the connection to wait on next, or nil.
+func (s *session) readBusy(sock *sockRef) *sockRef {
+	s.busyMu.Lock()
+	s.busySock = sock
+	if readPool.Go(s.busyFn) != nil {
+		s.runBusy() // the pool refused: read here, at the cost of stack
+	}
+	s.busyMu.Lock() // until runBusy is done
+	next := s.busySock
+	s.busyMu.Unlock()
+	return next
+}
+
+// runBusy reads frames as long as they are already buffered, then hands
+// the connection back to the read loop to wait for more.
+func (s *session) runBusy() {
+	sock := s.busySock
+	for {
+		next := s.readNext(sock, nil)
+		if next != sock || sock.buffered() == 0 {
+			s.busySock = next
+			s.busyMu.Unlock()
+			return
+		}
+		sock.setReadDeadline(s.ReadTimeout())
 	}
 }
 
@@ -357,7 +390,7 @@ func (c *handlerCtx) expired() *Rerror {
 	if !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
 		return rerrHandleTimeout.withDetail(fmt.Sprintf("pull %s: the caller's deadline passed before it was handled", clipUri(c.input.Uri())))
 	}
-	if c.sess.calls.cancelled(c.input.Seq()) {
+	if st := c.sess.calls.Load(); st != nil && st.cancelled(c.input.Seq()) {
 		return rerrHandleTimeout.withDetail(fmt.Sprintf("pull %s: the caller cancelled it before it was handled", clipUri(c.input.Uri())))
 	}
 	return nil

@@ -161,18 +161,22 @@ type session struct {
 	closeOnce sync.Once
 	closeCh   chan struct{} // closed by closeBy
 
-	// calls tracks the handlers' contexts for the caller's cancel notices.
-	calls callTable
+	// busyMu is held by the read loop while runBusy reads what arrived
+	// on busySock; runBusy leaves the connection to read next in busySock
+	// and unlocks it. busyFn is runBusy, bound once.
+	busyMu   sync.Mutex
+	busySock *sockRef
+	busyFn   func()
+
+	// calls holds what handlers' contexts need, made on first use (see
+	// callState): most sessions' handlers never ask for one.
+	calls atomic.Pointer[callState]
+	// ctxDone is set when the session's context is to be cancelled,
+	// whether or not it was made yet.
+	ctxDone atomic.Bool
 	// remoteCancels is set once the remote peer's replies showed that it
 	// understands cancel notices.
 	remoteCancels atomic.Bool
-
-	// ctxMu guards the fields below: the session's context, made on first
-	// use (see context).
-	ctxMu     sync.Mutex
-	ctx       context.Context
-	cancelCtx context.CancelFunc
-	ctxDone   bool
 }
 
 // sockRef is one connection of a session, with the facts read off it once.
@@ -212,6 +216,15 @@ func (s *sockRef) setReadDeadline(d time.Duration) {
 	} else if s.readDeadline.Swap(false) {
 		_ = s.SetReadDeadline(time.Time{})
 	}
+}
+
+// buffered returns how many bytes can be read without a system call (0
+// for a Socket of another make).
+func (s *sockRef) buffered() int {
+	if b, ok := s.Socket.(interface{ Buffered() int }); ok {
+		return b.Buffered()
+	}
+	return 0
 }
 
 // readWaiter is how the socket package's sockets wait for the next frame
@@ -258,6 +271,7 @@ var (
 
 func newSession(p *Peer, conn net.Conn, protoFunc []socket.ProtoFunc) *session {
 	s := &session{peer: p, closeCh: make(chan struct{}), protoFunc: protoFunc}
+	s.busyFn = s.runBusy
 	s.readTimeout.Store(int64(p.cfg.DefaultReadTimeout))
 	s.writeTimeout.Store(int64(p.cfg.DefaultWriteTimeout))
 	s.sock.Store(newSockRef(conn, protoFunc, p.cfg.DefaultWriteTimeout))

@@ -36,7 +36,7 @@ const (
 	// grows with what arrived; see readFrameRest.
 	firstReadStep = 16 << 10
 
-	uriCacheEntries = 8
+	uriCacheEntries = 4
 	uriCacheMaxLen  = 256
 )
 

@@ -162,6 +162,11 @@ func tlsUnder(c net.Conn) *tls.Conn {
 // Buffered returns how many bytes can be read without a system call.
 func (x sockIO) Buffered() int { return x.s.ra.Buffered() }
 
+// Buffered returns how many bytes can be read without a system call. It
+// is not part of the Socket interface; NewSocket's and GetSocket's sockets
+// have it. Call it from the one reading goroutine.
+func (s *socket) Buffered() int { return s.ra.Buffered() }
+
 // WaitRead blocks until the next frame's first bytes have arrived (or the
 // connection failed), without holding a read buffer or a packet: where an
 // idle connection waits. It is not part of the Socket interface; NewSocket's
