@@ -468,7 +468,7 @@ func (e *endpoint) run() {
 		b.rebuild()
 		Debugf("tp: balancer %q: instance %s is ready", b.cfg.Service, e.addr)
 		select {
-		case <-s.closeCh:
+		case <-s.closedCh():
 			e.sess.Store(nil)
 			b.rebuild()
 			if s.draining.Load() {
@@ -499,7 +499,7 @@ func (e *endpoint) drain(s *session) {
 	for e.pending.Load() > 0 {
 		select {
 		case <-e.idleCh:
-		case <-s.closeCh:
+		case <-s.closedCh():
 			return
 		case <-e.b.ctx.Done():
 			return

@@ -124,7 +124,7 @@ func (s *session) migrate(old *sockRef) bool {
 	}
 	go s.readLoop(sock)
 	s.closeIfDrained(old)
-	Debugf("tp: session %s: moved to a new connection to %s", s.name(), s.dialAddr)
+	Debugf("tp: session %s: moved to a new connection to %s", s.name(), s.dialAddr())
 	return true
 }
 

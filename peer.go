@@ -123,7 +123,7 @@ func (p *Peer) DialContext(ctx context.Context, addr string, protoFunc ...socket
 		return nil, rerrDialFailed.wrap(err, "")
 	}
 	s := newSession(p, conn, protoFunc)
-	s.dialAddr = addr
+	s.dial = &dialInfo{addr: addr, protoFunc: protoFunc}
 	if rerr := runHooks("PostDial", p.plugins.get().postDial, PreSession(s), PostDialPlugin.PostDial); rerr != nil {
 		s.closeBy(fmt.Errorf("PostDial: %s", rerr))
 		return nil, rerr

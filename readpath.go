@@ -307,7 +307,7 @@ func (s *session) dispatch(c *handlerCtx, sock *sockRef) bool {
 		for sock.handling.Load() > limit {
 			select {
 			case <-*slotFreed:
-			case <-s.closeCh:
+			case <-s.closedCh():
 				sock.handling.Add(-1)
 				p.putCtx(c)
 				return false
@@ -318,7 +318,7 @@ func (s *session) dispatch(c *handlerCtx, sock *sockRef) bool {
 	for wait := time.Millisecond; !goHandler(c.handleFn); wait = min(2*wait, 100*time.Millisecond) {
 		select {
 		case <-time.After(wait):
-		case <-s.closeCh:
+		case <-s.closedCh():
 			p.handling.Add(-1)
 			sock.handling.Add(-1)
 			p.putCtx(c)

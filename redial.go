@@ -15,7 +15,7 @@ const (
 
 // canRedial reports whether a broken connection of s is dialed again.
 func (s *session) canRedial() bool {
-	return s.dialAddr != "" && s.peer.cfg.RedialTimes > 0 && !s.closed.Load() && !s.peer.closing.Load()
+	return s.dialAddr() != "" && s.peer.cfg.RedialTimes > 0 && !s.closed.Load() && !s.peer.closing.Load()
 }
 
 // redial replaces the broken connection old of a dialed session, in its
@@ -27,18 +27,18 @@ func (s *session) redial(old *sockRef, cause error) *sockRef {
 	defer s.redialing.Store(false)
 	_ = old.Close()
 	s.failPending(fmt.Errorf("connection lost, redialing: %w", cause))
-	Noticef("tp: session %s: connection to %s lost (%v); redialing", s.name(), s.dialAddr, cause)
+	Noticef("tp: session %s: connection to %s lost (%v); redialing", s.name(), s.dialAddr(), cause)
 	backoff := redialMinBackoff
 	for i := int32(1); i <= s.peer.cfg.RedialTimes; i++ {
 		select {
-		case <-s.closeCh:
+		case <-s.closedCh():
 			return nil
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, redialMaxBackoff)
 		sock, err := s.dialSock()
 		if err != nil {
-			Warnf("tp: session %s: redial %d/%d to %s: %v", s.name(), i, s.peer.cfg.RedialTimes, s.dialAddr, err)
+			Warnf("tp: session %s: redial %d/%d to %s: %v", s.name(), i, s.peer.cfg.RedialTimes, s.dialAddr(), err)
 			continue
 		}
 		s.sock.Store(sock)
@@ -47,7 +47,7 @@ func (s *session) redial(old *sockRef, cause error) *sockRef {
 			_ = sock.Close()
 			return nil
 		}
-		Noticef("tp: session %s: redialed %s (try %d)", s.name(), s.dialAddr, i)
+		Noticef("tp: session %s: redialed %s (try %d)", s.name(), s.dialAddr(), i)
 		return sock
 	}
 	return nil
@@ -60,16 +60,16 @@ func (s *session) dialSock() (*sockRef, error) {
 	defer cancel()
 	go func() {
 		select {
-		case <-s.closeCh:
+		case <-s.closedCh():
 			cancel()
 		case <-ctx.Done():
 		}
 	}()
-	conn, err := s.peer.dialConn(ctx, s.dialAddr)
+	conn, err := s.peer.dialConn(ctx, s.dialAddr())
 	if err != nil {
 		return nil, err
 	}
-	sock := newSockRef(conn, s.protoFunc, s.WriteTimeout())
+	sock := newSockRef(conn, s.protoFuncs(), s.WriteTimeout())
 	s.handshaking.Store(sock)
 	rerr := runHooks("PostDial", s.peer.plugins.get().postDial, PreSession(s), PostDialPlugin.PostDial)
 	s.handshaking.Store(nil)

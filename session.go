@@ -138,13 +138,11 @@ type session struct {
 	seq     atomic.Uint64
 	pending pendingTable
 
-	// idMu guards id; empty means the remote address.
-	idMu sync.RWMutex
-	id   string
+	// id is the id set by SetId; nil means the remote address.
+	id atomic.Pointer[string]
 
-	// Set for dialed sessions, which can redial.
-	dialAddr  string
-	protoFunc []socket.ProtoFunc
+	// dial is set for dialed sessions, which can redial.
+	dial *dialInfo
 	// redialing is true while a broken dialed session reconnects.
 	redialing atomic.Bool
 	// draining is set by a goaway the session cannot move away from: no
@@ -159,7 +157,10 @@ type session struct {
 	started   atomic.Bool // its read loop started
 	closed    atomic.Bool
 	closeOnce sync.Once
-	closeCh   chan struct{} // closed by closeBy
+	// closeCh is closed once the session is; made on first use (see
+	// closedCh), since an idle session never waits on it.
+	closeCh       atomic.Pointer[chan struct{}]
+	closeChClosed atomic.Bool
 
 	// busyMu is held by the read loop while runBusy reads what arrived
 	// on busySock; runBusy leaves the connection to read next in busySock
@@ -182,8 +183,9 @@ type session struct {
 // sockRef is one connection of a session, with the facts read off it once.
 type sockRef struct {
 	socket.Socket
-	remoteIp string
-	localIp  string
+	// ips holds the remote and local IP addresses as text, made on first
+	// use.
+	ips atomic.Pointer[[2]string]
 	// inflight counts the pulls written on this connection and not ended.
 	inflight atomic.Int64
 	// handling counts the pulls and pushes read on this connection whose
@@ -216,6 +218,16 @@ func (s *sockRef) setReadDeadline(d time.Duration) {
 	} else if s.readDeadline.Swap(false) {
 		_ = s.SetReadDeadline(time.Time{})
 	}
+}
+
+// ipAddrs returns the remote and local IP addresses of the connection.
+func (s *sockRef) ipAddrs() *[2]string {
+	if ips := s.ips.Load(); ips != nil {
+		return ips
+	}
+	ips := &[2]string{addrIp(s.RemoteAddr()), addrIp(s.LocalAddr())}
+	s.ips.Store(ips)
+	return ips
 }
 
 // buffered returns how many bytes can be read without a system call (0
@@ -255,9 +267,7 @@ func (s *sockRef) setWriteTimeout(d time.Duration) {
 
 func newSockRef(conn net.Conn, protoFunc []socket.ProtoFunc, writeTimeout time.Duration) *sockRef {
 	s := &sockRef{
-		Socket:   socket.NewSocket(conn, protoFunc...),
-		remoteIp: addrIp(conn.RemoteAddr()),
-		localIp:  addrIp(conn.LocalAddr()),
+		Socket: socket.NewSocket(conn, protoFunc...),
 	}
 	s.setWriteTimeout(writeTimeout)
 	return s
@@ -270,7 +280,10 @@ var (
 )
 
 func newSession(p *Peer, conn net.Conn, protoFunc []socket.ProtoFunc) *session {
-	s := &session{peer: p, closeCh: make(chan struct{}), protoFunc: protoFunc}
+	s := &session{peer: p}
+	if len(protoFunc) > 0 {
+		s.dial = &dialInfo{protoFunc: protoFunc}
+	}
 	s.busyFn = s.runBusy
 	s.readTimeout.Store(int64(p.cfg.DefaultReadTimeout))
 	s.writeTimeout.Store(int64(p.cfg.DefaultWriteTimeout))
@@ -295,13 +308,52 @@ func addrIp(a net.Addr) string {
 }
 
 func (s *session) Id() string {
-	s.idMu.RLock()
-	id := s.id
-	s.idMu.RUnlock()
-	if id == "" {
-		return s.sock.Load().RemoteAddr().String()
+	if id := s.id.Load(); id != nil {
+		return *id
 	}
-	return id
+	return s.sock.Load().RemoteAddr().String()
+}
+
+// dialInfo is what a dialed session needs to dial again.
+type dialInfo struct {
+	addr      string
+	protoFunc []socket.ProtoFunc
+}
+
+// protoFuncs returns the protocol the session was made with, if given.
+func (s *session) protoFuncs() []socket.ProtoFunc {
+	if s.dial == nil {
+		return nil
+	}
+	return s.dial.protoFunc
+}
+
+// dialAddr returns the address a dialed session redials, "" for an
+// accepted one.
+func (s *session) dialAddr() string {
+	if s.dial == nil {
+		return ""
+	}
+	return s.dial.addr
+}
+
+// closedCh returns a channel closed once the session is.
+func (s *session) closedCh() <-chan struct{} {
+	if ch := s.closeCh.Load(); ch != nil {
+		return *ch
+	}
+	ch := make(chan struct{})
+	if s.closeCh.CompareAndSwap(nil, &ch) && s.closed.Load() {
+		s.closeChan() // closed meanwhile: closeBy may have missed it
+	}
+	return *s.closeCh.Load()
+}
+
+// closeChan closes closeCh, if made, once.
+func (s *session) closeChan() {
+	if ch := s.closeCh.Load(); ch != nil && s.closeChClosed.CompareAndSwap(false, true) {
+		close(*ch)
+	}
 }
 
 // name is the session in log lines: its id, and its remote address too
@@ -321,17 +373,19 @@ func (s *session) SetId(newId string) {
 // storeId sets the id field; callers hold the session table's lock, so the
 // table's index and the id change together.
 func (s *session) storeId(id string) {
-	s.idMu.Lock()
-	s.id = id
-	s.idMu.Unlock()
+	if id == "" {
+		s.id.Store(nil)
+	} else {
+		s.id.Store(&id)
+	}
 }
 
 func (s *session) Peer() *Peer { return s.peer }
 func (s *session) IsOk() bool {
 	return !s.closed.Load() && !s.redialing.Load() && !s.draining.Load()
 }
-func (s *session) RemoteIp() string               { return s.sock.Load().remoteIp }
-func (s *session) LocalIp() string                { return s.sock.Load().localIp }
+func (s *session) RemoteIp() string               { return s.sock.Load().ipAddrs()[0] }
+func (s *session) LocalIp() string                { return s.sock.Load().ipAddrs()[1] }
 func (s *session) RemoteAddr() net.Addr           { return s.sock.Load().RemoteAddr() }
 func (s *session) LocalAddr() net.Addr            { return s.sock.Load().LocalAddr() }
 func (s *session) Public() goutil.Map             { return s.public.Get() }
@@ -545,7 +599,7 @@ func (s *session) Close() error {
 func (s *session) closeBy(cause error) {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
-		close(s.closeCh)
+		s.closeChan()
 		s.cancelContext()
 		_ = s.sock.Load().Close()
 		s.peer.sessions.remove(s)

@@ -52,9 +52,7 @@ type socket struct {
 	// rmu serialises ReadPacket: a Proto has one reader at a time.
 	rmu sync.Mutex
 
-	// idMu guards id.
-	idMu sync.RWMutex
-	id   string
+	id atomic.Pointer[string] // nil: the remote address
 
 	public   lazymap.Map
 	fromPool bool
@@ -94,7 +92,7 @@ func (s *socket) init(c net.Conn, protoFunc []ProtoFunc) {
 	s.deadlineSet.Store(false)
 	s.writeFailed.Store(false)
 	s.proto = pickProtoFunc(protoFunc)(sockIO{s})
-	s.id = ""
+	s.id.Store(nil)
 	s.public.Reset()
 	s.closed.Store(false)
 }
@@ -237,19 +235,18 @@ func (s *socket) Public() goutil.Map { return s.public.Get() }
 func (s *socket) PublicLen() int { return s.public.Len() }
 
 func (s *socket) Id() string {
-	s.idMu.RLock()
-	id := s.id
-	s.idMu.RUnlock()
-	if id == "" {
-		return s.RemoteAddr().String()
+	if id := s.id.Load(); id != nil {
+		return *id
 	}
-	return id
+	return s.RemoteAddr().String()
 }
 
 func (s *socket) SetId(id string) {
-	s.idMu.Lock()
-	s.id = id
-	s.idMu.Unlock()
+	if id == "" {
+		s.id.Store(nil)
+		return
+	}
+	s.id.Store(&id)
 }
 
 // Close closes the connection once; a pooled socket then returns to its
