@@ -75,7 +75,9 @@ func Run(cl runner.Client, cfg Config) Result {
 	c := max(cfg.Concurrency, 1)
 	workers := make([]worker, c)
 	for i := range workers {
-		n := 4096
+		// A timed run's slices start with room for about a million calls
+		// in all, and grow if needed.
+		n := min(max((1<<20)/c, 64), 4096)
 		if cfg.Duration <= 0 {
 			n = int(share(cfg.Total, c, i))
 		}
