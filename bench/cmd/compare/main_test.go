@@ -126,15 +126,21 @@ func TestRowMerge(t *testing.T) {
 }
 
 func TestConfigRound(t *testing.T) {
-	c := config{total: 1000, rounds: 3}.round()
-	if c.total != 333 || c.rounds != 1 {
-		t.Errorf("round of 1000 calls in 3 = %+v", c)
+	var sum int64
+	for k := range 3 {
+		c := config{total: 1000, rounds: 3}.round(k)
+		if c.rounds != 1 || c.total < 333 || c.total > 334 {
+			t.Errorf("round %d of 1000 calls in 3 = %+v", k, c)
+		}
+		sum += c.total
 	}
-	c = config{duration: 9 * time.Second, rounds: 3}.round()
-	if c.duration != 3*time.Second {
+	if sum != 1000 {
+		t.Errorf("rounds add up to %d calls, want 1000", sum)
+	}
+	if c := (config{duration: 9 * time.Second, rounds: 3}).round(2); c.duration != 3*time.Second {
 		t.Errorf("round of 9s in 3 = %v", c.duration)
 	}
-	if c := (config{total: 2, rounds: 5}).round(); c.total != 1 {
+	if c := (config{total: 2, rounds: 5}).round(4); c.total != 1 {
 		t.Errorf("a round makes at least one call, got %d", c.total)
 	}
 }

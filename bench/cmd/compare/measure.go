@@ -31,14 +31,20 @@ func (c config) amount() string {
 	return fmt.Sprintf("%d calls per runner", c.total)
 }
 
-// round is the load of one of cfg's rounds.
-func (c config) round() config {
+// round is the load of round k of cfg's rounds: its share of the time, or
+// of the calls (the remainder going to the first rounds, so that the
+// rounds add up to total).
+func (c config) round(k int) config {
 	r := max(c.rounds, 1)
 	c.rounds = 1
 	if c.duration > 0 {
 		c.duration /= time.Duration(r)
 	} else {
-		c.total = max(c.total/int64(r), 1)
+		n := c.total / int64(r)
+		if int64(k) < c.total%int64(r) {
+			n++
+		}
+		c.total = max(n, 1)
 	}
 	return c
 }
@@ -80,7 +86,6 @@ func (r *row) merge(o row) {
 // or had a call that was not OK. Progress goes to log.
 func interleave(exe string, runners []runner.Runner, cfg config, log io.Writer) ([]row, bool) {
 	rounds := max(cfg.rounds, 1)
-	one := cfg.round()
 	merged := make([]row, len(runners))
 	bad := make([]bool, len(runners))
 	failed := false
@@ -91,14 +96,15 @@ func interleave(exe string, runners []runner.Runner, cfg config, log io.Writer) 
 			if bad[i] {
 				continue
 			}
-			fmt.Fprintf(log, "round %d/%d %-12s ", k+1, rounds, r.Name())
-			got, err := measure(exe, r, one)
+			// One line per run, written whole: the child servers write
+			// to the same stderr.
+			got, err := measure(exe, r, cfg.round(k))
 			if err != nil {
-				fmt.Fprintf(log, "failed: %v\n", err)
+				fmt.Fprintf(log, "round %d/%d %-12s failed: %v\n", k+1, rounds, r.Name(), err)
 				bad[i], failed = true, true
 				continue
 			}
-			fmt.Fprintf(log, "%.0f TPS, %d/%d OK\n", got.res.TPS(), got.res.OK, got.res.Sent)
+			fmt.Fprintf(log, "round %d/%d %-12s %.0f TPS, %d/%d OK\n", k+1, rounds, r.Name(), got.res.TPS(), got.res.OK, got.res.Sent)
 			if got.res.OK != got.res.Sent {
 				failed = true
 			}

@@ -6,26 +6,28 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/teleport-go/teleport/bench/pb"
 )
 
 // MinRPC is the least an RPC framework does, with no framework: the
 // generated marshalling, and on each connection length-prefixed frames
-// carrying a seq and a route, multiplexed both ways. What teleport costs
-// beyond it, per call, is what the framework itself costs.
+// carrying a seq and a route, multiplexed both ways, written through the
+// coalescing writer a fast framework uses. What teleport costs beyond it,
+// per call, is what the framework itself costs: routing by reflection,
+// contexts, headers and metadata, plugins, logging.
 //
 // Frames are the raw-TCP ones (frameHeaderLen bytes: length, seq) whose
 // body starts with a one-byte field: in a request the route's length, the
 // route following it; in a reply a status, 0 for a body, 1 for an error
-// text. The client is RawTCPMux's (a pending table by seq, one coalescing
-// writer goroutine and one reader goroutine per connection, Pool
-// connections shared round-robin). The server, unlike the raw ceilings'
-// which answers each frame inline, does what an RPC server must: its
-// reader goroutine looks the route up in a handler table, and each request
-// runs in a goroutine of its own that decodes it into a new message, calls
-// the handler and queues the encoded reply for the connection's one writer
-// goroutine, which coalesces replies into few writes.
+// text. On the client, Pool connections are shared round-robin; a call
+// registers in its connection's pending table by seq, writes its frame
+// through the connection's coalescer and waits for the reader goroutine to
+// hand it the reply. On the server, the connection's reader looks the
+// route up in a handler table and decodes the request into a new message,
+// and each request runs in a goroutine of its own that calls the handler
+// and writes the encoded reply through the connection's coalescer.
 type MinRPC struct{}
 
 // Name implements Runner.
@@ -51,6 +53,10 @@ var minHandlers = map[string]minHandler{
 	},
 }
 
+// minBufPool recycles frames from their encoding to the coalescer's copy
+// of them.
+var minBufPool = sync.Pool{New: func() any { return new([]byte) }}
+
 // StartServer implements Runner.
 func (MinRPC) StartServer(addr string) (string, func() error, error) {
 	lis, err := net.Listen("tcp", addr)
@@ -65,39 +71,79 @@ func (MinRPC) StartServer(addr string) (string, func() error, error) {
 
 // NewClient implements Runner.
 func (MinRPC) NewClient(cfg ClientConfig) (Client, error) {
-	mux, err := RawTCPMux{}.NewClient(cfg)
-	if err != nil {
-		return nil, err
+	cl := &minClient{conns: make([]*minClientConn, cfg.pool())}
+	for i := range cl.conns {
+		c, err := net.Dial("tcp", cfg.Addr)
+		if err != nil {
+			cl.Close()
+			return nil, err
+		}
+		cl.conns[i] = newMinClientConn(c)
 	}
-	return &minClient{mux: mux.(*muxClient)}, nil
+	return cl, nil
 }
 
 type minClient struct {
-	mux *muxClient
+	conns []*minClientConn
+	// callPool recycles muxCall values, each with its reply buffer.
+	callPool sync.Pool
 }
 
-// Call implements Client: it frames the route and the request, and reads
-// the status before the reply.
+// minClientConn is one client connection.
+type minClientConn struct {
+	c    net.Conn
+	out  coalescer
+	seq  atomic.Uint64
+	wg   sync.WaitGroup // the reader
+	once sync.Once      // closes c
+
+	// mu guards the fields below.
+	mu      sync.Mutex
+	pending map[uint64]*muxCall
+	err     error // set once the connection failed; later calls fail at once
+}
+
+func newMinClientConn(c net.Conn) *minClientConn {
+	mc := &minClientConn{c: c, out: coalescer{w: c}, pending: make(map[uint64]*muxCall)}
+	mc.wg.Add(1)
+	go mc.readLoop()
+	return mc
+}
+
+// Call implements Client.
 func (cl *minClient) Call(i int, req, reply *pb.BenchmarkMessage) error {
-	mc := cl.mux.conns[i%len(cl.mux.conns)]
-	frame := reqPool.Get().(*[]byte)
+	mc := cl.conns[i%len(cl.conns)]
+	frame := minBufPool.Get().(*[]byte)
+	defer minBufPool.Put(frame)
 	b := append((*frame)[:0], zeroHeader[:]...)
 	b = append(b, byte(len(minRoute)))
 	b = append(b, minRoute...)
 	b, err := pb.AppendMarshal(b, req)
 	if err != nil {
-		reqPool.Put(frame)
 		return err
 	}
 	*frame = b
-	call, _ := cl.mux.callPool.Get().(*muxCall)
+	call, _ := cl.callPool.Get().(*muxCall)
 	if call == nil {
 		call = &muxCall{done: make(chan error, 1)}
 	}
-	defer cl.mux.callPool.Put(call)
-	if err := mc.send(frame, call); err != nil {
+	defer cl.callPool.Put(call)
+
+	id := mc.seq.Add(1)
+	putHeader(b, len(b)-frameHeaderLen, id)
+	mc.mu.Lock()
+	if mc.err != nil {
+		err := mc.err
+		mc.mu.Unlock()
 		return err
 	}
+	mc.pending[id] = call
+	mc.mu.Unlock()
+	if err := mc.out.write(b); err != nil {
+		mc.fail(err)
+	}
+	// Exactly one value arrives: the reply, or the failure that removed
+	// the call from pending.
 	if err := <-call.done; err != nil {
 		return err
 	}
@@ -114,7 +160,57 @@ func (cl *minClient) Call(i int, req, reply *pb.BenchmarkMessage) error {
 }
 
 // Close implements Client.
-func (cl *minClient) Close() error { return cl.mux.Close() }
+func (cl *minClient) Close() error {
+	for _, mc := range cl.conns {
+		if mc != nil {
+			mc.fail(errConnClosed)
+			mc.wg.Wait()
+		}
+	}
+	return nil
+}
+
+func (mc *minClientConn) readLoop() {
+	defer mc.wg.Done()
+	br := bufio.NewReaderSize(mc.c, 32<<10)
+	var hdr [frameHeaderLen]byte
+	for {
+		id, n, err := readHeader(br, &hdr)
+		if err != nil {
+			mc.fail(err)
+			return
+		}
+		mc.mu.Lock()
+		call := mc.pending[id]
+		delete(mc.pending, id)
+		mc.mu.Unlock()
+		if call == nil {
+			mc.fail(errors.New("runner: reply for an unknown request id"))
+			return
+		}
+		if call.resp, err = readBody(br, call.resp, n); err != nil {
+			call.done <- err
+			mc.fail(err)
+			return
+		}
+		call.done <- nil
+	}
+}
+
+// fail ends every pending call with err and closes the connection.
+func (mc *minClientConn) fail(err error) {
+	mc.mu.Lock()
+	if mc.err == nil {
+		mc.err = err
+	}
+	pending := mc.pending
+	mc.pending = make(map[uint64]*muxCall)
+	mc.mu.Unlock()
+	for _, call := range pending {
+		call.done <- err
+	}
+	mc.once.Do(func() { mc.c.Close() })
+}
 
 // minServer serves MinRPC.
 type minServer struct {
@@ -126,11 +222,6 @@ type minServer struct {
 	conns  map[net.Conn]struct{}
 	closed bool
 }
-
-// minBufPool recycles request bodies (from the reader goroutine to the
-// request's goroutine, which returns them) and reply frames (from the
-// request's goroutine to the writer goroutine, which returns them).
-var minBufPool = sync.Pool{New: func() any { return new([]byte) }}
 
 func (s *minServer) acceptLoop() {
 	defer s.wg.Done()
@@ -152,68 +243,69 @@ func (s *minServer) acceptLoop() {
 	}
 }
 
-// minConn is one server connection: its reader is serveConn's goroutine,
-// its writer writeLoop's; requests run in goroutines of their own between
-// the two.
+// minConn is one server connection: serveConn's goroutine reads it, the
+// requests' goroutines write it through out.
 type minConn struct {
-	c         net.Conn
-	repliesCh chan *[]byte  // encoded reply frames for the writer
-	doneCh    chan struct{} // closed when the reader ends: the writer stops
-	handlers  sync.WaitGroup
+	c        net.Conn
+	out      coalescer
+	handlers sync.WaitGroup
 }
 
 func (s *minServer) serveConn(c net.Conn) {
 	defer s.wg.Done()
-	mc := &minConn{c: c, repliesCh: make(chan *[]byte, 1024), doneCh: make(chan struct{})}
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		mc.writeLoop()
-	}()
+	mc := &minConn{c: c, out: coalescer{w: c}}
 	mc.readLoop()
-	// Requests in flight finish (their replies go nowhere once the writer
-	// has stopped) before the connection is forgotten.
-	close(mc.doneCh)
+	// Requests in flight finish (their writes fail once the connection is
+	// closed) before the connection is forgotten.
 	c.Close()
-	<-writerDone
 	mc.handlers.Wait()
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
 }
 
+// readLoop reads requests and decodes each, as net/rpc's server does,
+// in this goroutine: the generated decoder of a message with a hundred
+// fields has a large frame, and decoding in a new goroutine would grow its
+// stack on every request.
 func (mc *minConn) readLoop() {
 	br := bufio.NewReaderSize(mc.c, 32<<10)
 	var hdr [frameHeaderLen]byte
+	var body []byte
 	for {
 		seq, n, err := readHeader(br, &hdr)
 		if err != nil {
 			return
 		}
-		body := minBufPool.Get().(*[]byte)
-		if *body, err = readBody(br, *body, n); err != nil {
-			minBufPool.Put(body)
+		if body, err = readBody(br, body, n); err != nil {
 			return
 		}
-		b := *body
-		if len(b) == 0 || int(b[0]) > len(b)-1 {
-			minBufPool.Put(body)
+		if len(body) == 0 || int(body[0]) > len(body)-1 {
 			return // a frame without its route: the peer is broken
 		}
-		h := minHandlers[string(b[1:1+int(b[0])])]
+		h := minHandlers[string(body[1:1+int(body[0])])]
+		var req *pb.BenchmarkMessage
+		if h == nil {
+			err = errors.New("unknown route")
+		} else {
+			req = new(pb.BenchmarkMessage)
+			err = pb.Unmarshal(body[1+int(body[0]):], req)
+		}
 		mc.handlers.Add(1)
-		go mc.handle(seq, h, body, 1+int(b[0]))
+		go mc.handle(seq, h, req, err)
 	}
 }
 
-// handle runs one request: it owns body, whose request starts at off, and
-// gives the encoded reply to the writer.
-func (mc *minConn) handle(seq uint64, h minHandler, body *[]byte, off int) {
+// handle runs one request, or answers the error that stopped it reaching
+// its handler, and writes the reply.
+func (mc *minConn) handle(seq uint64, h minHandler, req *pb.BenchmarkMessage, err error) {
 	defer mc.handlers.Done()
+	var reply *pb.BenchmarkMessage
+	if err == nil {
+		reply, err = h(req)
+	}
 	out := minBufPool.Get().(*[]byte)
 	b := append((*out)[:0], zeroHeader[:]...)
-	reply, err := mc.call(h, (*body)[off:])
-	minBufPool.Put(body)
 	if err == nil {
 		b = append(b, minStatusOK)
 		b, err = pb.AppendMarshal(b, reply)
@@ -224,44 +316,10 @@ func (mc *minConn) handle(seq uint64, h minHandler, body *[]byte, off int) {
 	}
 	putHeader(b, len(b)-frameHeaderLen, seq)
 	*out = b
-	select {
-	case mc.repliesCh <- out:
-	case <-mc.doneCh:
-		minBufPool.Put(out)
+	if err := mc.out.write(b); err != nil {
+		mc.c.Close() // the reader fails next and ends the connection
 	}
-}
-
-// call decodes the request into a new message, which the handler owns,
-// and runs the handler; a nil handler is an unknown route.
-func (mc *minConn) call(h minHandler, data []byte) (*pb.BenchmarkMessage, error) {
-	if h == nil {
-		return nil, errors.New("unknown route")
-	}
-	req := new(pb.BenchmarkMessage)
-	if err := pb.Unmarshal(data, req); err != nil {
-		return nil, err
-	}
-	return h(req)
-}
-
-func (mc *minConn) writeLoop() {
-	bw := bufio.NewWriterSize(mc.c, 32<<10)
-	for {
-		select {
-		case out := <-mc.repliesCh:
-			_, err := bw.Write(*out)
-			minBufPool.Put(out)
-			if err == nil && len(mc.repliesCh) == 0 {
-				err = bw.Flush()
-			}
-			if err != nil {
-				mc.c.Close() // the reader fails next and ends the connection
-				return
-			}
-		case <-mc.doneCh:
-			return
-		}
-	}
+	minBufPool.Put(out)
 }
 
 func (s *minServer) stop() error {
