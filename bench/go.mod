@@ -6,6 +6,7 @@ replace github.com/teleport-go/teleport => ..
 
 require (
 	github.com/golang/protobuf v1.5.4
+	github.com/planetscale/vtprotobuf v0.6.1-0.20240319094008-0393e58bdf10
 	github.com/teleport-go/teleport v0.0.0-00010101000000-000000000000
 	go.uber.org/goleak v1.3.0
 	gonum.org/v1/plot v0.16.0

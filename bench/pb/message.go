@@ -1,6 +1,10 @@
 package pb
 
 import (
+	"fmt"
+	"slices"
+
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -70,4 +74,91 @@ func SetReply(m *BenchmarkMessage) {
 // IsOK reports whether m is a correct reply.
 func IsOK(m *BenchmarkMessage) bool {
 	return m != nil && m.Field1 != nil && *m.Field1 == ReplyField1
+}
+
+// VTMessage is a message with protoc-gen-go-vtproto's generated
+// marshalling, as BenchmarkMessage has. The runners that marshal by hand
+// (the raw-TCP ceilings, net/rpc's codec, gRPC's codec) go through it, so
+// every runner runs the same generated code; teleport's protobuf codec
+// finds the same methods by itself.
+type VTMessage interface {
+	proto.Message
+	Reset()
+	SizeVT() int
+	MarshalToSizedBufferVT(dst []byte) (int, error)
+	UnmarshalVT(data []byte) error
+}
+
+var _ VTMessage = (*BenchmarkMessage)(nil)
+
+// AppendMarshal appends the encoding of m to dst with the generated code,
+// growing dst once by m's size.
+func AppendMarshal(dst []byte, m VTMessage) ([]byte, error) {
+	size := m.SizeVT()
+	start := len(dst)
+	dst = slices.Grow(dst, size)[:start+size]
+	n, err := m.MarshalToSizedBufferVT(dst[start:])
+	if err != nil {
+		return nil, err
+	}
+	if n != size {
+		return nil, fmt.Errorf("pb: marshalled %d bytes, SizeVT said %d", n, size)
+	}
+	return dst, nil
+}
+
+// Unmarshal resets m and decodes data into it with the generated code,
+// which copies what it keeps: data may be reused afterwards.
+func Unmarshal(data []byte, m VTMessage) error {
+	m.Reset()
+	return m.UnmarshalVT(data)
+}
+
+// Sized requests carry field1 = "go", field2 = 100 and field3 = IntValue
+// (1000 where that makes the size come out) and pad field9 to the size asked for; field1 and field2 take as many
+// bytes as the server's "OK" and 100, so the reply is as large as the
+// request.
+const (
+	sizedField1 = "go"
+	// MinSize is the smallest request NewRequestSize can make.
+	MinSize = 12
+)
+
+// padding is the ASCII the padding of sized requests is cut from.
+const padding = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+// NewRequestSize returns a request whose encoding is exactly size bytes,
+// for the message-size curves; size 0 is NewRequest. It is an error below
+// MinSize.
+func NewRequestSize(size int) (*BenchmarkMessage, error) {
+	if size == 0 {
+		return NewRequest(), nil
+	}
+	if size < MinSize {
+		return nil, fmt.Errorf("pb: request of %d bytes asked for; the smallest is %d", size, MinSize)
+	}
+	f1, f2 := sizedField1, ReplyField2
+	// Field 9 costs a one-byte tag, its length varint and the padding. A
+	// length varint one byte longer can overshoot by one byte; field3's
+	// value then takes a byte less.
+	for _, f3 := range []int32{IntValue, 1000} {
+		m := &BenchmarkMessage{Field1: &f1, Field2: &f2, Field3: &f3}
+		base := m.SizeVT()
+		for lenBytes := 1; lenBytes <= 5; lenBytes++ {
+			n := size - base - 1 - lenBytes
+			if n < 0 {
+				break
+			}
+			pad := make([]byte, n)
+			for i := range pad {
+				pad[i] = padding[i%len(padding)]
+			}
+			s := string(pad)
+			m.Field9 = &s
+			if m.SizeVT() == size {
+				return m, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("pb: no padding makes a request of %d bytes", size)
 }

@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/client [-s 127.0.0.1:8972] [-c 100] [-n 200000 | -d 10s] [-pool 10] [-kind teleport]
+//	go run ./cmd/client [-s 127.0.0.1:8972] [-c 100] [-n 200000 | -d 10s] [-pool 10] [-kind teleport] [-size 0]
 package main
 
 import (
@@ -16,6 +16,7 @@ import (
 
 	"github.com/teleport-go/teleport/bench/internal/load"
 	"github.com/teleport-go/teleport/bench/internal/runner"
+	"github.com/teleport-go/teleport/bench/pb"
 )
 
 func main() {
@@ -27,6 +28,7 @@ func main() {
 		pool        = flag.Int("pool", 10, "connections shared round-robin by the goroutines")
 		kind        = flag.String("kind", "teleport", "runner of the server: "+strings.Join(runner.Names(), ", "))
 		cpuOut      = flag.String("cpuprofile", "", "write a CPU profile of the client to this file (for go tool pprof)")
+		size        = flag.Int("size", 0, "request size in bytes (0: the standard 581-byte message)")
 	)
 	flag.Parse()
 	if *cpuOut != "" {
@@ -48,6 +50,11 @@ func main() {
 		os.Exit(2)
 	}
 
+	req, err := pb.NewRequestSize(*size)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "client:", err)
+		os.Exit(2)
+	}
 	r, err := runner.Lookup(*kind)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "client:", err)
@@ -64,6 +71,7 @@ func main() {
 		Total:       *total,
 		Duration:    *duration,
 		Progress:    os.Stdout,
+		Request:     req,
 	})
 	cl.Close()
 	res.Write(os.Stdout)

@@ -1,26 +1,36 @@
 // Command compare runs the benchmark workload against every registered RPC
-// stack, one after the other in one invocation, and prints a markdown table
-// of throughput, latency, CPU and allocations, with each stack's TPS as a
-// ratio to the raw-TCP ceiling and to net/rpc.
+// stack in one invocation and prints a markdown table of throughput,
+// latency, CPU and allocations, with each stack's TPS as a ratio to the
+// raw-TCP ceiling, to the minimal RPC and to the best of the other
+// frameworks.
+//
+// The runs are interleaved: -rounds rounds each run every stack once (in
+// an order rotated from round to round) with its share of the calls, and
+// a stack's figures are those of all its rounds together, so that a slow
+// spell of a shared machine falls on every stack alike.
 //
 // Each server runs in a child process (this binary re-executed with
 // -serve), so the server CPU and allocation columns are the server's own.
 //
+// With -sweep it measures curves instead: TPS, p99 and CPU per call as the
+// concurrency grows (-sweep-c) and as the message grows (-sweep-size),
+// written as CSV and drawn as SVG and PNG charts into -sweep-out.
+//
 // Usage:
 //
-//	go run ./cmd/compare [-c 100] [-n 200000 | -d 10s] [-pool 10] [-only a,b] [-svg chart.svg]
+//	go run ./cmd/compare [-c 100] [-n 200000 | -d 10s] [-pool 10] [-rounds 3] [-only a,b] [-svg chart.svg]
+//	go run ./cmd/compare -sweep [-d 3s] [-sweep-out sweep] [-only minrpc,teleport,netrpc]
+//	go run ./cmd/compare -sweep-replot sweep/sweep.csv [-sweep-out sweep]
 package main
 
 import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"time"
 
-	"github.com/teleport-go/teleport/bench/internal/load"
 	"github.com/teleport-go/teleport/bench/internal/runner"
 	"github.com/teleport-go/teleport/bench/internal/serverproc"
 )
@@ -28,11 +38,17 @@ import (
 func main() {
 	var (
 		concurrency = flag.Int("c", 100, "concurrent calling goroutines")
-		total       = flag.Int64("n", 200000, "total calls per runner")
-		duration    = flag.Duration("d", 0, "run each runner for this long instead of -n calls")
+		total       = flag.Int64("n", 200000, "calls per runner, over all rounds")
+		duration    = flag.Duration("d", 0, "time per runner over all rounds, instead of -n calls (with -sweep: per runner and point, default 3s)")
 		pool        = flag.Int("pool", 10, "connections shared round-robin by the goroutines")
-		only        = flag.String("only", "", "comma-separated runners to run (default all: "+strings.Join(runner.Names(), ",")+")")
+		rounds      = flag.Int("rounds", 3, "interleaved rounds: each runs every runner once with its share of -n or -d")
+		only        = flag.String("only", "", "comma-separated runners to run (default all: "+strings.Join(runner.Names(), ",")+"; with -sweep: "+defaultSweepRunners+")")
 		svg         = flag.String("svg", "", "also draw the results as an SVG chart into this file")
+		sweep       = flag.Bool("sweep", false, "measure concurrency and message-size curves instead of one table")
+		sweepC      = flag.String("sweep-c", "1,10,100,1000,5000", "with -sweep: the concurrencies of the concurrency curve (standard message)")
+		sweepSize   = flag.String("sweep-size", "64,1024,16384,262144,1048576", "with -sweep: the message sizes in bytes of the size curve (at -c)")
+		sweepOut    = flag.String("sweep-out", "sweep", "with -sweep: directory for sweep.csv and the charts")
+		replot      = flag.String("sweep-replot", "", "draw the charts of this sweep.csv into -sweep-out, measuring nothing")
 		serve       = flag.String("serve", "", "internal: run as the child server of this runner")
 		addr        = flag.String("addr", "127.0.0.1:0", "internal: listen address of the child server")
 	)
@@ -45,13 +61,8 @@ func main() {
 		}
 		return
 	}
-	if *concurrency < 1 || *pool < 1 || (*duration <= 0 && *total < 1) {
-		fmt.Fprintln(os.Stderr, "compare: -c, -pool and -n (or -d) must be positive")
-		os.Exit(2)
-	}
-	runners, err := runner.Select(*only)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "compare:", err)
+	if *concurrency < 1 || *pool < 1 || *rounds < 1 || (*duration <= 0 && *total < 1) {
+		fmt.Fprintln(os.Stderr, "compare: -c, -pool, -rounds and -n (or -d) must be positive")
 		os.Exit(2)
 	}
 	exe, err := os.Executable()
@@ -60,26 +71,59 @@ func main() {
 		os.Exit(1)
 	}
 
-	cfg := config{concurrency: *concurrency, total: *total, duration: *duration, pool: *pool}
-	var rows []row
-	failed := false
-	for _, r := range runners {
-		fmt.Fprintf(os.Stderr, "%-12s ", r.Name())
-		row, err := measure(exe, r, cfg)
+	if *replot != "" {
+		recs, err := readSweepCSV(*replot)
+		if err == nil {
+			err = os.MkdirAll(*sweepOut, 0o755)
+		}
+		if err == nil {
+			err = writeSweepCharts(*sweepOut, recs, os.Stderr)
+		}
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "failed: %v\n", err)
-			failed = true
-			continue
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(1)
 		}
-		fmt.Fprintf(os.Stderr, "%.0f TPS, %d/%d OK\n", row.res.TPS(), row.res.OK, row.res.Sent)
-		if row.res.OK != row.res.Sent {
-			failed = true
+		return
+	}
+	if *sweep {
+		list := *only
+		if list == "" {
+			list = defaultSweepRunners
 		}
-		rows = append(rows, row)
+		runners, err := runner.Select(list)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(2)
+		}
+		d := *duration
+		if d <= 0 {
+			d = 3 * time.Second
+		}
+		sc := sweepConfig{exe: exe, runners: runners, duration: d, rounds: *rounds, pool: *pool, sizeC: *concurrency, out: *sweepOut}
+		if sc.cs, err = parseInts(*sweepC); err == nil {
+			sc.sizes, err = parseInts(*sweepSize)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(2)
+		}
+		if err := runSweep(sc, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "compare: sweep:", err)
+			os.Exit(1)
+		}
+		return
 	}
 
-	fmt.Printf("Workload: %d-byte protobuf BenchmarkMessage, %s; concurrency %d, %d connections, GOMAXPROCS %d, %s/%s, %s.\n\n",
-		requestSize(), cfg.amount(), cfg.concurrency, cfg.pool, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	runners, err := runner.Select(*only)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		os.Exit(2)
+	}
+	cfg := config{concurrency: *concurrency, total: *total, duration: *duration, pool: *pool, rounds: *rounds}
+	rows, failed := interleave(exe, runners, cfg, os.Stderr)
+
+	fmt.Printf("Workload: %d-byte protobuf BenchmarkMessage (vtproto code), %s in %d interleaved rounds; concurrency %d, %d connections, GOMAXPROCS %d, %d CPUs, %s/%s, %s.\n\n",
+		requestSize(), cfg.amount(), cfg.rounds, cfg.concurrency, cfg.pool, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	writeTable(os.Stdout, rows)
 	if *svg != "" {
 		if err := writeSVG(*svg, rows, cfg); err != nil {
@@ -90,76 +134,4 @@ func main() {
 	if failed {
 		os.Exit(1)
 	}
-}
-
-// config is the load every runner gets.
-type config struct {
-	concurrency int
-	total       int64
-	duration    time.Duration
-	pool        int
-}
-
-func (c config) amount() string {
-	if c.duration > 0 {
-		return fmt.Sprintf("%v per runner", c.duration)
-	}
-	return fmt.Sprintf("%d calls per runner", c.total)
-}
-
-// row is one runner's measurements.
-type row struct {
-	name      string
-	res       load.Result
-	serverCPU time.Duration // child process CPU during the timed run
-	serverMal uint64        // child process mallocs during the timed run
-	clientCPU time.Duration // this process's CPU during the timed run
-}
-
-// measure starts r's server in a child process, runs the load against it
-// and samples the child's counters around the timed part.
-func measure(exe string, r runner.Runner, cfg config) (row, error) {
-	cmd := exec.Command(exe, "-serve", r.Name(), "-addr", "127.0.0.1:0")
-	cmd.Stderr = os.Stderr
-	proc, err := serverproc.Start(cmd)
-	if err != nil {
-		return row{}, err
-	}
-	defer proc.Stop()
-
-	cl, err := r.NewClient(runner.ClientConfig{Addr: proc.Addr(), Pool: cfg.pool, Concurrency: cfg.concurrency})
-	if err != nil {
-		return row{}, err
-	}
-	var before serverproc.Usage
-	var beforeErr error
-	var clientBefore time.Duration
-	res := load.Run(cl, load.Config{
-		Concurrency: cfg.concurrency,
-		Total:       cfg.total,
-		Duration:    cfg.duration,
-		BeforeStart: func() {
-			before, beforeErr = proc.Usage()
-			clientBefore = serverproc.CPUTime()
-		},
-	})
-	clientCPU := serverproc.CPUTime() - clientBefore
-	after, afterErr := proc.Usage()
-	cl.Close()
-	if err := proc.Stop(); err != nil {
-		return row{}, fmt.Errorf("child server: %w", err)
-	}
-	if beforeErr != nil || afterErr != nil {
-		return row{}, fmt.Errorf("sampling the child server: %v %v", beforeErr, afterErr)
-	}
-	if res.Received == 0 {
-		return row{}, fmt.Errorf("no call succeeded: %v", res.Err)
-	}
-	return row{
-		name:      r.Name(),
-		res:       res,
-		serverCPU: after.CPU - before.CPU,
-		serverMal: after.Mallocs - before.Mallocs,
-		clientCPU: clientCPU,
-	}, nil
 }

@@ -8,10 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
-
-	tp "github.com/teleport-go/teleport"
 )
 
 // fdReserve is the descriptors kept back from RLIMIT_NOFILE for what is
@@ -20,101 +17,189 @@ const fdReserve = 64
 
 // config is one measurement.
 type config struct {
-	exe         string // binary to run with childFlag as the child server
+	exe         string // binary to run with childFlag as either child
 	sessions    int    // idle sessions to open
-	batch       int    // sessions dialed concurrently
+	batch       int    // sessions dialed (or pulled on) concurrently
+	bigSize     int    // the second message's size in bytes; 0: none
 	settle      time.Duration
-	budgetKiB   float64   // RSS budget per session
-	heapProfile string    // file for the child's heap profile; empty: none
-	log         io.Writer // progress and the child's stderr
+	budgetKiB   float64   // RSS budget per session and side
+	heapProfile string    // prefix of the children's heap profiles; empty: none
+	log         io.Writer // progress and the children's stderr
+}
+
+// stage names the moments both children are sampled at.
+type stage int
+
+const (
+	stageBase  stage = iota // started, before any session
+	stageSmall              // every session open after one small pull
+	stageBig                // after one pull of bigSize on every session
+	stages
+)
+
+// side is one child's samples.
+type side struct {
+	name    string
+	samples [stages]sample
 }
 
 // result is what a measurement found.
 type result struct {
-	asked    int           // sessions asked for
-	sessions int           // sessions held during the second sample
+	asked    int // sessions asked for
+	sessions int // sessions held
+	bigSize  int
 	dialTime time.Duration // dialing and the first pull on every session
-	base     sample        // child after start-up, after a GC
-	loaded   sample        // child holding the sessions, after a GC
+	server   side
+	client   side
 }
 
-// perSessionKiB is the child's RSS growth per session, in KiB.
-func (r result) perSessionKiB() float64 {
-	return (float64(r.loaded.rss) - float64(r.base.rss)) / float64(r.sessions) / 1024
+// perSessionKiB is the growth of f from the base sample to stage st, per
+// session, in KiB.
+func (r result) perSessionKiB(s side, st stage, f func(sample) uint64) float64 {
+	return (float64(f(s.samples[st])) - float64(f(s.samples[stageBase]))) / float64(r.sessions) / 1024
 }
 
-// write prints the report, ending in a PASS or FAIL line against budgetKiB.
+func rssOf(s sample) uint64   { return s.rss }
+func heapOf(s sample) uint64  { return s.heapInuse }
+func stackOf(s sample) uint64 { return s.stackInuse }
+
+// write prints the report: per side and stage, the RSS per session with
+// its heap and stack parts, and a PASS or FAIL line against budgetKiB.
 func (r result) write(w io.Writer, budgetKiB float64) {
-	n := float64(r.sessions)
-	perKiB := func(a, b uint64) float64 { return (float64(b) - float64(a)) / n / 1024 }
 	kib := func(b uint64) string { return fmt.Sprintf("%.0f KiB", float64(b)/1024) }
 	if r.sessions != r.asked {
-		fmt.Fprintf(w, "sessions:                %d (of %d asked; RLIMIT_NOFILE)\n", r.sessions, r.asked)
+		fmt.Fprintf(w, "sessions:   %d (of %d asked; RLIMIT_NOFILE)\n", r.sessions, r.asked)
 	} else {
-		fmt.Fprintf(w, "sessions:                %d\n", r.sessions)
+		fmt.Fprintf(w, "sessions:   %d, dialed with one small pull each in %v\n", r.sessions, r.dialTime.Round(time.Millisecond))
 	}
-	fmt.Fprintf(w, "baseline RSS:            %s (heap in use %s, stacks %s, %d goroutines)\n",
-		kib(r.base.rss), kib(r.base.heapInuse), kib(r.base.stackInuse), r.base.goroutines)
-	fmt.Fprintf(w, "RSS with sessions:       %s (heap in use %s, stacks %s, %d goroutines)\n",
-		kib(r.loaded.rss), kib(r.loaded.heapInuse), kib(r.loaded.stackInuse), r.loaded.goroutines)
-	fmt.Fprintf(w, "RSS per session:         %.2f KiB (heap %.2f KiB + stacks %.2f KiB, %.2f goroutines)\n",
-		r.perSessionKiB(), perKiB(r.base.heapInuse, r.loaded.heapInuse), perKiB(r.base.stackInuse, r.loaded.stackInuse),
-		float64(r.loaded.goroutines-r.base.goroutines)/n)
-	verdict := "PASS"
-	if r.perSessionKiB() > budgetKiB {
-		verdict = "FAIL"
+	names := [stages]string{"baseline", "after a small pull", fmt.Sprintf("after a %s pull", sizeName(r.bigSize))}
+	var verdicts []string
+	for _, s := range []side{r.server, r.client} {
+		fmt.Fprintf(w, "\n%s process:\n", s.name)
+		for st := stageBase; st < stages; st++ {
+			if st == stageBig && r.bigSize == 0 {
+				continue
+			}
+			x := s.samples[st]
+			fmt.Fprintf(w, "  %-22s RSS %s (heap in use %s, stacks %s), %d goroutines, %d sessions\n",
+				names[st]+":", kib(x.rss), kib(x.heapInuse), kib(x.stackInuse), x.goroutines, x.sessions)
+		}
+		for st := stageSmall; st < stages; st++ {
+			if st == stageBig && r.bigSize == 0 {
+				continue
+			}
+			per := r.perSessionKiB(s, st, rssOf)
+			fmt.Fprintf(w, "  per session, %-19s %.2f KiB RSS (heap %.2f KiB, stacks %.2f KiB, %.2f goroutines)\n",
+				names[st]+":", per, r.perSessionKiB(s, st, heapOf), r.perSessionKiB(s, st, stackOf),
+				float64(s.samples[st].goroutines-s.samples[stageBase].goroutines)/float64(r.sessions))
+			verdict := "PASS"
+			if per > budgetKiB {
+				verdict = "FAIL"
+			}
+			verdicts = append(verdicts, fmt.Sprintf("%s: %s %s: %.2f KiB per idle session, budget %g KiB", verdict, s.name, names[st], per, budgetKiB))
+		}
 	}
-	fmt.Fprintf(w, "%s: %.2f KiB per idle session, budget %g KiB\n", verdict, r.perSessionKiB(), budgetKiB)
+	fmt.Fprintln(w)
+	for _, v := range verdicts {
+		fmt.Fprintln(w, v)
+	}
 }
 
-// measure runs the child server, samples it, opens the sessions, samples
-// it again, and closes everything.
+// sizeName names a byte count (64 KiB, 100 B).
+func sizeName(n int) string {
+	if n >= 1<<10 && n%(1<<10) == 0 {
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// measure runs both children, samples them bare, opens the sessions,
+// samples them after the small pull and after the big one, and stops
+// them.
 func measure(cfg config) (res result, err error) {
-	res.asked = cfg.sessions
-	nofile, err := raiseNoFile()
+	res.asked, res.bigSize = cfg.sessions, cfg.bigSize
+	res.server.name, res.client.name = "server", "client"
+
+	srvCmd := exec.Command(cfg.exe, childFlag, "server")
+	srvCmd.Stderr = cfg.log
+	srv, hello, err := startChild(srvCmd)
 	if err != nil {
 		return res, err
 	}
-	cmd := exec.Command(cfg.exe, childFlag)
-	cmd.Stderr = cfg.log
-	c, childNoFile, err := startChild(cmd)
+	defer func() { err = errors.Join(err, srv.stop()) }()
+	var addr string
+	var srvNoFile uint64
+	if _, err := fmt.Sscanf(hello, "addr %s %d", &addr, &srvNoFile); err != nil {
+		return res, fmt.Errorf("server hello %q: %w", hello, err)
+	}
+
+	cliCmd := exec.Command(cfg.exe, childFlag, "client")
+	cliCmd.Stderr = cfg.log
+	cli, hello, err := startChild(cliCmd)
 	if err != nil {
 		return res, err
 	}
-	defer func() { err = errors.Join(err, c.stop()) }()
+	// Stopped before the server (defers run last-in first-out), so the
+	// server's sessions end on EOF rather than on a reset.
+	defer func() { err = errors.Join(err, cli.stop()) }()
+	var cliNoFile uint64
+	if _, err := fmt.Sscanf(hello, "ready %d", &cliNoFile); err != nil {
+		return res, fmt.Errorf("client hello %q: %w", hello, err)
+	}
+	res.sessions = fitSessions(cfg, srvNoFile, cliNoFile)
 
-	res.sessions = fitSessions(cfg, nofile, childNoFile)
-	if res.base, err = c.sample("gc"); err != nil {
+	sampleBoth := func(st stage) error {
+		var err1, err2 error
+		res.server.samples[st], err1 = srv.sample("gc")
+		res.client.samples[st], err2 = cli.sample("gc")
+		if err := errors.Join(err1, err2); err != nil {
+			return err
+		}
+		if st != stageBase && (res.server.samples[st].sessions != res.sessions || res.client.samples[st].sessions != res.sessions) {
+			return fmt.Errorf("server holds %d sessions and client %d, want %d",
+				res.server.samples[st].sessions, res.client.samples[st].sessions, res.sessions)
+		}
+		return nil
+	}
+	if err := sampleBoth(stageBase); err != nil {
 		return res, err
 	}
-
-	cli := tp.NewPeer(nil)
-	// Closed before the child is stopped (defers run last-in first-out),
-	// so the child's sessions end on EOF rather than on a reset.
-	defer func() { err = errors.Join(err, cli.Close()) }()
 	start := time.Now()
-	if err := dialAll(cli, c.addr, res.sessions, cfg.batch); err != nil {
+	if err := cli.command(fmt.Sprintf("dial %s %d %d", addr, res.sessions, cfg.batch), "ok"); err != nil {
 		return res, err
 	}
 	res.dialTime = time.Since(start)
 	fmt.Fprintf(cfg.log, "idlemem: %d sessions dialed and pulled in %v; idle for %v\n", res.sessions, res.dialTime.Round(time.Millisecond), cfg.settle)
 	time.Sleep(cfg.settle)
-
-	if res.loaded, err = c.sample("gc"); err != nil {
+	if err := sampleBoth(stageSmall); err != nil {
 		return res, err
 	}
-	if res.loaded.sessions != res.sessions {
-		return res, fmt.Errorf("child holds %d sessions, want %d", res.loaded.sessions, res.sessions)
+	if cfg.bigSize > 0 {
+		start := time.Now()
+		if err := cli.command(fmt.Sprintf("pull %d %d", cfg.bigSize, cfg.batch), "ok"); err != nil {
+			return res, err
+		}
+		fmt.Fprintf(cfg.log, "idlemem: one %s pull on each session in %v; idle for %v\n", sizeName(cfg.bigSize), time.Since(start).Round(time.Millisecond), cfg.settle)
+		time.Sleep(cfg.settle)
+		if err := sampleBoth(stageBig); err != nil {
+			return res, err
+		}
 	}
 	if cfg.heapProfile != "" {
-		path, err := filepath.Abs(cfg.heapProfile)
+		prefix, err := filepath.Abs(cfg.heapProfile)
 		if err != nil {
 			return res, err
 		}
-		if err := c.command("heap "+path, "ok"); err != nil {
-			return res, err
+		for _, c := range []struct {
+			name string
+			ch   *child
+		}{{"server", srv}, {"client", cli}} {
+			path := prefix + "." + c.name
+			if err := c.ch.command("heap "+path, "ok"); err != nil {
+				return res, err
+			}
+			fmt.Fprintf(cfg.log, "idlemem: %s heap profile in %s\n", c.name, path)
 		}
-		fmt.Fprintf(cfg.log, "idlemem: child heap profile in %s\n", path)
 	}
 	return res, nil
 }
@@ -139,75 +224,32 @@ func fitSessions(cfg config, limits ...uint64) int {
 	return n
 }
 
-// dialAll opens n sessions to addr, batch at a time, and makes one pull
-// on each, so that each is fully set up on both ends.
-func dialAll(cli *tp.Peer, addr string, n, batch int) error {
-	for done := 0; done < n; {
-		k := min(batch, n-done)
-		errs := make([]error, k)
-		var wg sync.WaitGroup
-		for i := range k {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = dialOne(cli, addr, done+i)
-			}()
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return fmt.Errorf("after %d sessions: %w", done, err)
-		}
-		done += k
-	}
-	return nil
-}
-
-func dialOne(cli *tp.Peer, addr string, i int) error {
-	sess, rerr := cli.Dial(addr)
-	if rerr != nil {
-		return fmt.Errorf("dial %s: %w", addr, rerr.ToError())
-	}
-	var reply int
-	if rerr := sess.Pull("/idle/ping", &i, &reply).Rerror(); rerr != nil {
-		return fmt.Errorf("pull on session %d: %w", i, rerr.ToError())
-	}
-	if reply != i+1 {
-		return fmt.Errorf("pull on session %d: reply %d, want %d", i, reply, i+1)
-	}
-	return nil
-}
-
-// child is the running child server.
+// child is a running child.
 type child struct {
-	cmd  *exec.Cmd
-	in   io.WriteCloser
-	out  *bufio.Reader
-	addr string
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Reader
 }
 
-// startChild starts cmd and reads its address and RLIMIT_NOFILE.
-func startChild(cmd *exec.Cmd) (*child, uint64, error) {
+// startChild starts cmd and returns its hello line.
+func startChild(cmd *exec.Cmd) (*child, string, error) {
 	in, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, 0, err
+		return nil, "", err
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, 0, err
+		return nil, "", err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, 0, err
+		return nil, "", err
 	}
 	c := &child{cmd: cmd, in: in, out: bufio.NewReader(out)}
 	line, err := c.out.ReadString('\n')
-	var nofile uint64
-	if err == nil {
-		_, err = fmt.Sscanf(line, "addr %s %d\n", &c.addr, &nofile)
-	}
 	if err != nil {
-		return nil, 0, errors.Join(fmt.Errorf("child gave no address (read %q): %w", line, err), c.stop())
+		return nil, "", errors.Join(fmt.Errorf("child gave no hello (read %q): %w", line, err), c.stop())
 	}
-	return c, nofile, nil
+	return c, strings.TrimSuffix(line, "\n"), nil
 }
 
 // reply sends one command line and returns the reply line, or the

@@ -39,6 +39,10 @@ type Config struct {
 	// Progress, if set, gets a progress line while the run lasts (only
 	// drawn when it is a terminal).
 	Progress io.Writer
+	// Request, if set, is the request every goroutine sends, shared and
+	// only read (the sweep's sized messages); nil gives each goroutine its
+	// own pb.NewRequest.
+	Request *pb.BenchmarkMessage
 }
 
 // Result is the outcome of a run.
@@ -50,6 +54,9 @@ type Result struct {
 	ClientMallocs uint64
 	// Err is the first error a timed call returned, if any.
 	Err error
+	// Latencies holds every timed call's latency, one slice per calling
+	// goroutine in call order, so that runs can be merged.
+	Latencies [][]time.Duration
 }
 
 // worker is one calling goroutine's state; done is padded so that the
@@ -68,7 +75,9 @@ func Run(cl runner.Client, cfg Config) Result {
 	c := max(cfg.Concurrency, 1)
 	workers := make([]worker, c)
 	for i := range workers {
-		n := 4096
+		// A timed run's slices start with room for about a million calls
+		// in all, and grow if needed.
+		n := min(max((1<<20)/c, 64), 4096)
 		if cfg.Duration <= 0 {
 			n = int(share(cfg.Total, c, i))
 		}
@@ -84,7 +93,10 @@ func Run(cl runner.Client, cfg Config) Result {
 		go func(i int) {
 			defer finished.Done()
 			w := &workers[i]
-			req := pb.NewRequest()
+			req := cfg.Request
+			if req == nil {
+				req = pb.NewRequest()
+			}
 			reply := new(pb.BenchmarkMessage)
 			for range Warmup {
 				reply.Reset()
@@ -164,6 +176,7 @@ func Run(cl runner.Client, cfg Config) Result {
 		}
 	}
 	res.Latency = stats.Summarize(lat)
+	res.Latencies = lat
 	return res
 }
 

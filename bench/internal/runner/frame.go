@@ -12,8 +12,9 @@ import (
 const (
 	frameHeaderLen = 12
 	// maxBody bounds the body length a peer may declare, so that a bad
-	// frame costs an error rather than an allocation of up to 4 GiB.
-	maxBody = 1 << 20
+	// frame costs an error rather than an allocation of up to 4 GiB. The
+	// sweep's largest message is 1 MiB.
+	maxBody = 4 << 20
 )
 
 // zeroHeader is appended to reserve a header that is filled in once the

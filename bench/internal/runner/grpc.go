@@ -12,7 +12,9 @@ import (
 )
 
 // GRPC is the gRPC baseline: unary calls of benchmark.Hello/Say, Pool
-// *grpc.ClientConn connections shared round-robin, default options.
+// *grpc.ClientConn connections shared round-robin, default options but
+// for the codec: grpcVTCodec, gRPC's protobuf codec running the generated
+// vtproto code, on both ends.
 type GRPC struct{}
 
 // Name implements Runner.
@@ -66,7 +68,7 @@ func (GRPC) StartServer(addr string) (string, func() error, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(grpc.ForceServerCodecV2(grpcVTCodec{}))
 	srv.RegisterService(&grpcHelloDesc, grpcHello{})
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(lis) }()
@@ -87,7 +89,8 @@ func (GRPC) NewClient(cfg ClientConfig) (Client, error) {
 	for i := range cl.conns {
 		// passthrough skips name resolution: the address is a literal.
 		cc, err := grpc.NewClient("passthrough:///"+cfg.Addr,
-			grpc.WithTransportCredentials(insecure.NewCredentials()))
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.ForceCodecV2(grpcVTCodec{})))
 		if err != nil {
 			cl.Close()
 			return nil, err

@@ -8,7 +8,7 @@ import (
 	"io"
 	"net/rpc"
 
-	"google.golang.org/protobuf/proto"
+	"github.com/teleport-go/teleport/bench/pb"
 )
 
 // The net/rpc frame: size uint32 (of what follows), seq uint64, text length
@@ -38,7 +38,7 @@ func newProtoCodec(rwc io.ReadWriteCloser) *protoCodec {
 
 // write frames seq, text and body and flushes: net/rpc has no notion of
 // batching, and a baseline should show its stock behaviour.
-func (c *protoCodec) write(seq uint64, text string, body proto.Message) error {
+func (c *protoCodec) write(seq uint64, text string, body pb.VTMessage) error {
 	if len(text) > maxText {
 		return fmt.Errorf("runner: net/rpc text of %d bytes over the limit", len(text))
 	}
@@ -46,7 +46,7 @@ func (c *protoCodec) write(seq uint64, text string, body proto.Message) error {
 	c.wbuf = append(c.wbuf, text...)
 	if body != nil {
 		var err error
-		if c.wbuf, err = (proto.MarshalOptions{}).MarshalAppend(c.wbuf, body); err != nil {
+		if c.wbuf, err = pb.AppendMarshal(c.wbuf, body); err != nil {
 			return err
 		}
 	}
@@ -93,11 +93,11 @@ func (c *protoCodec) readBody(body any) error {
 	if body == nil {
 		return nil
 	}
-	m, ok := body.(proto.Message)
+	m, ok := body.(pb.VTMessage)
 	if !ok {
-		return fmt.Errorf("runner: net/rpc body %T is not a proto.Message", body)
+		return fmt.Errorf("runner: net/rpc body %T has no generated vtproto code", body)
 	}
-	return proto.Unmarshal(b, m)
+	return pb.Unmarshal(b, m)
 }
 
 // netrpcClientCodec implements rpc.ClientCodec.
@@ -105,9 +105,9 @@ type netrpcClientCodec struct{ *protoCodec }
 
 // WriteRequest implements rpc.ClientCodec.
 func (c netrpcClientCodec) WriteRequest(r *rpc.Request, body any) error {
-	m, ok := body.(proto.Message)
+	m, ok := body.(pb.VTMessage)
 	if !ok {
-		return fmt.Errorf("runner: net/rpc args %T is not a proto.Message", body)
+		return fmt.Errorf("runner: net/rpc args %T has no generated vtproto code", body)
 	}
 	return c.write(r.Seq, r.ServiceMethod, m)
 }
@@ -146,11 +146,11 @@ func (c netrpcServerCodec) ReadRequestBody(body any) error { return c.readBody(b
 
 // WriteResponse implements rpc.ServerCodec.
 func (c netrpcServerCodec) WriteResponse(r *rpc.Response, body any) error {
-	var m proto.Message
+	var m pb.VTMessage
 	switch b := body.(type) {
 	case *NetRPCReply:
 		m = b.Msg
-	case proto.Message:
+	case pb.VTMessage:
 		m = b
 	}
 	// On an error net/rpc passes a placeholder body; send none.

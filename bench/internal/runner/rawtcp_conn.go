@@ -6,8 +6,6 @@ import (
 	"net"
 	"sync"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/teleport-go/teleport/bench/pb"
 )
 
@@ -62,7 +60,7 @@ func (cl *connClient) Call(i int, req, reply *pb.BenchmarkMessage) error {
 	defer sc.mu.Unlock()
 	var err error
 	sc.buf = append(sc.buf[:0], zeroHeader[:]...)
-	if sc.buf, err = (proto.MarshalOptions{}).MarshalAppend(sc.buf, req); err != nil {
+	if sc.buf, err = pb.AppendMarshal(sc.buf, req); err != nil {
 		return err
 	}
 	sc.seq++
@@ -80,7 +78,7 @@ func (cl *connClient) Call(i int, req, reply *pb.BenchmarkMessage) error {
 	if sc.buf, err = readBody(sc.br, sc.buf, n); err != nil {
 		return err
 	}
-	return proto.Unmarshal(sc.buf, reply)
+	return pb.Unmarshal(sc.buf, reply)
 }
 
 // Close implements Client.

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/teleport-go/teleport/bench/pb"
 )
 
@@ -68,7 +66,7 @@ var reqPool = sync.Pool{New: func() any { return new([]byte) }}
 func (cl *muxClient) Call(i int, req, reply *pb.BenchmarkMessage) error {
 	mc := cl.conns[i%len(cl.conns)]
 	frame := reqPool.Get().(*[]byte)
-	b, err := (proto.MarshalOptions{}).MarshalAppend(append((*frame)[:0], zeroHeader[:]...), req)
+	b, err := pb.AppendMarshal(append((*frame)[:0], zeroHeader[:]...), req)
 	if err != nil {
 		reqPool.Put(frame)
 		return err
@@ -85,7 +83,7 @@ func (cl *muxClient) Call(i int, req, reply *pb.BenchmarkMessage) error {
 	if err := <-call.done; err != nil {
 		return err
 	}
-	return proto.Unmarshal(call.resp, reply)
+	return pb.Unmarshal(call.resp, reply)
 }
 
 // Close implements Client.

@@ -6,8 +6,6 @@ import (
 	"net"
 	"sync"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/teleport-go/teleport/bench/pb"
 )
 
@@ -68,11 +66,10 @@ func (s *rawServer) serveConn(c net.Conn) {
 	br := bufio.NewReader(c)
 	bw := bufio.NewWriter(c)
 	var (
-		hdr  [frameHeaderLen]byte
-		in   []byte
-		out  []byte
-		msg  pb.BenchmarkMessage
-		opts proto.MarshalOptions
+		hdr [frameHeaderLen]byte
+		in  []byte
+		out []byte
+		msg pb.BenchmarkMessage
 	)
 	for {
 		id, n, err := readHeader(br, &hdr)
@@ -82,12 +79,12 @@ func (s *rawServer) serveConn(c net.Conn) {
 		if in, err = readBody(br, in, n); err != nil {
 			return
 		}
-		if err := proto.Unmarshal(in, &msg); err != nil {
+		if err := pb.Unmarshal(in, &msg); err != nil {
 			return
 		}
 		pb.SetReply(&msg)
 		out = append(out[:0], hdr[:]...)
-		if out, err = opts.MarshalAppend(out, &msg); err != nil {
+		if out, err = pb.AppendMarshal(out, &msg); err != nil {
 			return
 		}
 		putHeader(out, len(out)-frameHeaderLen, id)

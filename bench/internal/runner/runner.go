@@ -66,10 +66,12 @@ type Client interface {
 }
 
 // all lists the runners in the order compare runs them: the ceilings
-// first, then the framework under test, then the baselines.
+// first, then the minimal RPC, the framework under test, then the
+// baselines.
 var all = []Runner{
 	RawTCPMux{},
 	RawTCPConn{},
+	MinRPC{},
 	Teleport{},
 	NetRPC{},
 	GRPC{},
@@ -128,11 +130,13 @@ func Select(list string) ([]Runner, error) {
 var (
 	_ Runner = RawTCPMux{}
 	_ Runner = RawTCPConn{}
+	_ Runner = MinRPC{}
 	_ Runner = Teleport{}
 	_ Runner = NetRPC{}
 	_ Runner = GRPC{}
 	_ Client = (*muxClient)(nil)
 	_ Client = (*connClient)(nil)
+	_ Client = (*minClient)(nil)
 	_ Client = (*netrpcClient)(nil)
 	_ Client = (*grpcClient)(nil)
 )

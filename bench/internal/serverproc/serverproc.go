@@ -15,8 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -140,4 +142,29 @@ func (p *Proc) Stop() error {
 		}
 	})
 	return p.stopErr
+}
+
+// RSS returns the resident set size of process pid in bytes, from the
+// VmRSS line of /proc/PID/status (Linux only).
+func RSS(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, "VmRSS:")
+		if !ok {
+			continue
+		}
+		kb, ok := strings.CutSuffix(strings.TrimSpace(rest), " kB")
+		if !ok {
+			return 0, fmt.Errorf("serverproc: VmRSS line %q not in kB", line)
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(kb), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("serverproc: VmRSS line %q: %w", line, err)
+		}
+		return n * 1024, nil
+	}
+	return 0, fmt.Errorf("serverproc: no VmRSS in /proc/%d/status", pid)
 }

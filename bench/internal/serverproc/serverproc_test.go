@@ -65,8 +65,14 @@ func TestChildServer(t *testing.T) {
 	if after.CPU < before.CPU {
 		t.Errorf("child CPU went back: %v -> %v", before.CPU, after.CPU)
 	}
+	if rss, err := RSS(p.Pid()); err != nil || rss < 1<<20 {
+		t.Errorf("child RSS = %d, %v; want over 1 MiB", rss, err)
+	}
 	if err := p.Stop(); err != nil {
 		t.Fatalf("child exit: %v", err)
+	}
+	if _, err := RSS(p.Pid()); err == nil {
+		t.Error("RSS of an exited child: no error")
 	}
 }
 
