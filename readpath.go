@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"reflect"
 	"runtime/debug"
 	"time"
@@ -50,16 +51,28 @@ func (s *session) readBusy(sock *sockRef) *sockRef {
 	s.busyMu.Lock() // until runBusy is done
 	next := s.busySock
 	s.busyMu.Unlock()
+	if next == lingerDone {
+		return sock
+	}
 	return next
 }
 
-// runBusy reads frames as long as they are already buffered, then hands
-// the connection back to the read loop to wait for more.
+// busyLinger is how long a busy session's reader waits for the next
+// frames itself, before it hands the wait back to the read loop: a session
+// under load is read with one system call per batch and no hand-off, an
+// idle one waits on the read loop's small stack.
+const busyLinger = 20 * time.Millisecond
+
+// runBusy reads frames as long as they come within busyLinger of each
+// other, then hands the connection back to the read loop to wait for more.
 func (s *session) runBusy() {
 	sock := s.busySock
 	for {
 		next := s.readNext(sock, nil)
-		if next != sock || sock.buffered() == 0 {
+		if next == sock && sock.buffered() == 0 {
+			next = s.linger(sock)
+		}
+		if next != sock {
 			s.busySock = next
 			s.busyMu.Unlock()
 			return
@@ -67,6 +80,34 @@ func (s *session) runBusy() {
 		sock.setReadDeadline(s.ReadTimeout())
 	}
 }
+
+// linger waits up to busyLinger for more of sock's frames, reading them
+// into a pooled buffer. It returns sock when some came, nil when the loop
+// is over, and lingerDone when the read loop should wait instead (nothing
+// came, or sock cannot wait with a deadline and go on).
+func (s *session) linger(sock *sockRef) *sockRef {
+	if !sock.lingerOK {
+		return lingerDone
+	}
+	if rt := s.ReadTimeout(); rt > 0 && rt <= busyLinger {
+		return lingerDone
+	}
+	sock.readDeadline.Store(true)
+	_ = sock.SetReadDeadline(time.Now().Add(busyLinger))
+	err := sock.fill()
+	if err == nil {
+		return sock
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return lingerDone // the read loop sets the session's own deadline
+	}
+	return s.readFailed(sock, err)
+}
+
+// lingerDone tells runBusy to hand the wait back to the read loop; the
+// read loop then waits on the connection it handed over.
+var lingerDone = new(sockRef)
 
 // readNext reads and routes the frame whose first bytes waitErr says have
 // arrived, and returns the connection to go on reading from, or nil when

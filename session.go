@@ -183,6 +183,9 @@ type session struct {
 // sockRef is one connection of a session, with the facts read off it once.
 type sockRef struct {
 	socket.Socket
+	// lingerOK says that a read of the connection may time out and go
+	// on: its busy reader may wait with a deadline (see linger).
+	lingerOK bool
 	// ips holds the remote and local IP addresses as text, made on first
 	// use.
 	ips atomic.Pointer[[2]string]
@@ -230,6 +233,16 @@ func (s *sockRef) ipAddrs() *[2]string {
 	return ips
 }
 
+// fill blocks until more bytes have arrived, reading all that arrived
+// into a pooled buffer (see socket's Fill); a Socket of another make is
+// read at once.
+func (s *sockRef) fill() error {
+	if f, ok := s.Socket.(interface{ Fill() error }); ok {
+		return f.Fill()
+	}
+	return nil
+}
+
 // buffered returns how many bytes can be read without a system call (0
 // for a Socket of another make).
 func (s *sockRef) buffered() int {
@@ -270,6 +283,9 @@ func newSockRef(conn net.Conn, protoFunc []socket.ProtoFunc, writeTimeout time.D
 		Socket: socket.NewSocket(conn, protoFunc...),
 	}
 	s.setWriteTimeout(writeTimeout)
+	if rt, ok := s.Socket.(interface{ ReadTimeoutSafe() bool }); ok {
+		s.lingerOK = rt.ReadTimeoutSafe()
+	}
 	return s
 }
 

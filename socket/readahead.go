@@ -101,6 +101,31 @@ func (b *readAhead) wait() error {
 	return nil
 }
 
+// fill blocks until at least one byte is buffered (or the read fails),
+// reading as much as has arrived into a pooled buffer: for a busy reader,
+// one system call brings many frames.
+func (b *readAhead) fill() error {
+	if b.r < b.w {
+		return nil
+	}
+	if b.err != nil {
+		err := b.err
+		b.err = nil
+		return err
+	}
+	b.take()
+	n, err := b.conn.Read(b.data)
+	if n == 0 {
+		b.release()
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return err
+	}
+	b.r, b.w, b.err = 0, n, err
+	return nil
+}
+
 // Buffered returns how many bytes can be read without a system call.
 func (b *readAhead) Buffered() int { return b.w - b.r }
 

@@ -172,3 +172,59 @@ func TestWriteTimeoutCountsFromTheBlockedWrite(t *testing.T) {
 		t.Fatalf("the blocked write failed after %v, want about %v", took, timeout)
 	}
 }
+
+// TestFillAndReadTimeoutSafe: Fill brings every byte that arrived into one
+// pooled buffer, and a busy reader may wait with a deadline only on the
+// connections where a timed-out read leaves them usable.
+func TestFillAndReadTimeoutSafe(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := lis.Accept()
+		accepted <- c
+	}()
+	c, err := net.Dial("tcp", lis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv := <-accepted
+	defer srv.Close()
+	s := NewSocket(srv).(*socket)
+	if !s.ReadTimeoutSafe() {
+		t.Fatal("a TCP socket says a timed-out read is unsafe")
+	}
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if NewSocket(a).(*socket).ReadTimeoutSafe() {
+		t.Fatal("a pipe socket says a timed-out read is safe")
+	}
+
+	// A timed-out Fill leaves the connection usable.
+	_ = srv.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	var ne net.Error
+	if err := s.Fill(); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("Fill with nothing sent: %v, want a timeout", err)
+	}
+	_ = srv.SetReadDeadline(time.Time{})
+	if _, err := c.Write(framesOf(t, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Fill(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Buffered() == 0 || s.ra.pooled == nil {
+		t.Fatalf("Fill buffered %d bytes, pooled buffer %v", s.Buffered(), s.ra.pooled != nil)
+	}
+	for i := 1; i <= 3; i++ {
+		p := NewPacket(WithNewBody(func(Header) interface{} { return new([]byte) }))
+		if err := s.ReadPacket(p); err != nil || p.Seq() != uint64(i) {
+			t.Fatalf("frame %d: seq %d, %v", i, p.Seq(), err)
+		}
+	}
+}

@@ -165,6 +165,36 @@ func (x sockIO) Buffered() int { return x.s.ra.Buffered() }
 // have it. Call it from the one reading goroutine.
 func (s *socket) Buffered() int { return s.ra.Buffered() }
 
+// Fill blocks until the next bytes have arrived (or the connection
+// failed), reading all that arrived into a pooled buffer: where a busy
+// reader waits. It is not part of the Socket interface; NewSocket's and
+// GetSocket's sockets have it. Call it from the one reading goroutine.
+func (s *socket) Fill() error {
+	s.rmu.Lock()
+	err := s.ra.fill()
+	s.rmu.Unlock()
+	return err
+}
+
+// ReadTimeoutSafe reports whether a read that times out leaves the
+// connection usable, as it does for TCP and unix connections (under TLS
+// or not), so a reader may wait for a while with a deadline and go on.
+// It is not part of the Socket interface.
+func (s *socket) ReadTimeoutSafe() bool {
+	c := s.Conn
+	for range 4 {
+		switch t := c.(type) {
+		case *net.TCPConn, *net.UnixConn:
+			return true
+		case *tls.Conn:
+			c = t.NetConn()
+		default:
+			return false
+		}
+	}
+	return false
+}
+
 // WaitRead blocks until the next frame's first bytes have arrived (or the
 // connection failed), without holding a read buffer or a packet: where an
 // idle connection waits. It is not part of the Socket interface; NewSocket's
