@@ -75,32 +75,35 @@ func (f *fastProto) Pack(p *Packet) error {
 	if p.settingErr != nil {
 		return p.settingErr
 	}
-	frame := utils.AcquireByteBuffer()
-	defer utils.ReleaseByteBuffer(frame)
+	frame := getWriteBuffer()
 	ids := p.xferPipe.Ids()
-	b := append(frame.B[:0], 0, 0, 0, 0, FastProtoId, byte(len(ids)))
+	b := append((*frame)[:0], 0, 0, 0, 0, FastProtoId, byte(len(ids)))
 	b = append(b, ids...)
 	var err error
 	if len(ids) == 0 {
 		if b, err = appendPayload(b, p); err != nil {
+			putWriteBuffer(frame)
 			return err
 		}
 	} else {
 		payload := utils.AcquireByteBuffer()
 		if payload.B, err = appendPayload(payload.B[:0], p); err != nil {
 			utils.ReleaseByteBuffer(payload)
+			putWriteBuffer(frame)
 			return err
 		}
 		filtered, err := p.xferPipe.OnPack(payload.B)
 		if err != nil {
 			utils.ReleaseByteBuffer(payload)
+			putWriteBuffer(frame)
 			return fmt.Errorf("%w: %v", ErrXfer, err)
 		}
 		b = append(b, filtered...)
 		utils.ReleaseByteBuffer(payload)
 	}
-	frame.B = b
+	*frame = b
 	if uint64(len(b)) > uint64(sizelimit.Get()) {
+		putWriteBuffer(frame)
 		uri := p.uri
 		if len(uri) > 64 {
 			uri = uri[:64] + "…"
@@ -109,7 +112,7 @@ func (f *fastProto) Pack(p *Packet) error {
 	}
 	binary.BigEndian.PutUint32(b, uint32(len(b)))
 	p.size = uint32(len(b))
-	return f.write(b)
+	return f.write(frame)
 }
 
 // appendPayload appends the unfiltered payload of p, the body last, encoded
@@ -133,17 +136,18 @@ func appendPayload(b []byte, p *Packet) ([]byte, error) {
 	return b, nil
 }
 
-// write queues frame and makes sure it is sent whole. The first writer to
-// find no flush in progress becomes the flusher: it yields once, so that the
-// goroutines ready to write (handlers finishing together, callers pulling at
-// once) append their frames, then sends everything queued in one Write, and
-// repeats until the queue is empty. The other writers only append. No lock
-// is held across a Write.
+// write queues frame, a buffer it takes over, and makes sure it is sent
+// whole. The first writer to find no flush in progress becomes the
+// flusher: it yields once, so that the goroutines ready to write (handlers
+// finishing together, callers pulling at once) append their frames, then
+// sends everything queued in one Write, and repeats until the queue is
+// empty. The other writers only append. No lock is held across a Write,
+// and a frame written alone is not copied.
 //
 // A writer whose frame is sent by the flusher returns before the Write: a
 // failure of that Write reaches it, or its successors, as the connection's
 // sticky error.
-func (f *fastProto) write(frame []byte) error {
+func (f *fastProto) write(frame *[]byte) error {
 	f.wmu.Lock()
 	for f.flushing && f.wbuf != nil && len(*f.wbuf) >= maxPending && f.werr == nil {
 		f.drained.Wait() // back-pressure on writers faster than the link
@@ -151,12 +155,15 @@ func (f *fastProto) write(frame []byte) error {
 	if f.werr != nil {
 		err := f.werr
 		f.wmu.Unlock()
+		putWriteBuffer(frame)
 		return err
 	}
 	if f.wbuf == nil {
-		f.wbuf = getWriteBuffer()
+		f.wbuf = frame // the first frame queued is the queue: no copy
+	} else {
+		*f.wbuf = append(*f.wbuf, *frame...)
+		putWriteBuffer(frame)
 	}
-	*f.wbuf = append(*f.wbuf, frame...)
 	if f.flushing {
 		f.wmu.Unlock()
 		return nil
@@ -239,13 +246,17 @@ func (f *fastProto) Unpack(p *Packet) error {
 	if f.head[4] != FastProtoId {
 		return fmt.Errorf("%w: %q, want %q", ErrProtoId, f.head[4], FastProtoId)
 	}
-	frame := utils.AcquireByteBuffer()
-	defer utils.ReleaseByteBuffer(frame)
-	if err := readFrameRest(f.r, frame, int(size)-frameHeadLen); err != nil {
-		return err
+	rest := int(size) - frameHeadLen
+	data, ok := f.bufferedFrame(rest)
+	if !ok {
+		frame := utils.AcquireByteBuffer()
+		defer utils.ReleaseByteBuffer(frame)
+		if err := readFrameRest(f.r, frame, rest); err != nil {
+			return err
+		}
+		data = frame.B
 	}
 	n := int(f.head[5])
-	data := frame.B
 	if len(data) < n {
 		return fmt.Errorf("%w: %d filter ids declared, %d bytes left", ErrTruncated, n, len(data))
 	}
@@ -262,6 +273,17 @@ func (f *fastProto) Unpack(p *Packet) error {
 	}
 	p.size = size
 	return f.decodePayload(p, data)
+}
+
+// bufferedFrame returns the rest of the frame, n bytes, in place when the
+// socket's read-ahead buffer already holds them all: most frames of a busy
+// connection are decoded without a copy. The bytes are valid until the
+// next read, and decoding copies what it keeps.
+func (f *fastProto) bufferedFrame(n int) ([]byte, bool) {
+	if x, ok := f.r.(sockIO); ok {
+		return x.s.ra.next(n)
+	}
+	return nil, false
 }
 
 // readHead reads at least min bytes into b, the part of a frame head after

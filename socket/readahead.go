@@ -11,8 +11,8 @@ import (
 const directReadMax = 16
 
 // readAhead reads a connection through a buffer taken from a pool when a
-// read needs one and given back as soon as every byte in it has been
-// consumed. A busy connection reads many frames per system call; an idle
+// read needs one and given back once every byte in it has been consumed
+// (at the next read, so that bytes handed out in place stay valid). A busy connection reads many frames per system call; an idle
 // one holds no buffer but its few inline bytes.
 type readAhead struct {
 	conn io.Reader
@@ -46,11 +46,10 @@ func (b *readAhead) release() {
 func (b *readAhead) Read(p []byte) (int, error) {
 	if b.r < b.w {
 		n := copy(p, b.data[b.r:b.w])
-		if b.r += n; b.r == b.w {
-			b.release()
-		}
+		b.r += n
 		return n, nil
 	}
+	b.releaseDrained()
 	if b.err != nil {
 		err := b.err
 		b.err = nil
@@ -79,12 +78,32 @@ func (b *readAhead) fillAndCopy(p []byte) (int, error) {
 	return m, nil
 }
 
+// next returns the next n bytes in place, when they are all buffered. They
+// stay valid until the next call of another method: a drained buffer goes
+// back to the pool only then.
+func (b *readAhead) next(n int) ([]byte, bool) {
+	if b.w-b.r < n {
+		return nil, false
+	}
+	v := b.data[b.r : b.r+n : b.r+n]
+	b.r += n
+	return v, true
+}
+
+// releaseDrained gives back a buffer whose bytes have all been consumed.
+func (b *readAhead) releaseDrained() {
+	if b.data != nil && b.r == b.w {
+		b.release()
+	}
+}
+
 // wait blocks until at least one byte is buffered (or the read fails),
 // reading into the inline bytes: the wait holds no pooled buffer.
 func (b *readAhead) wait() error {
 	if b.r < b.w {
 		return nil
 	}
+	b.releaseDrained()
 	if b.err != nil {
 		err := b.err
 		b.err = nil
@@ -108,6 +127,7 @@ func (b *readAhead) fill() error {
 	if b.r < b.w {
 		return nil
 	}
+	b.releaseDrained()
 	if b.err != nil {
 		err := b.err
 		b.err = nil

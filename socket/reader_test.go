@@ -65,11 +65,11 @@ func TestReadAheadOverFaultyReaders(t *testing.T) {
 						t.Fatalf("frame %d read as %s", i, p)
 					}
 				}
-				if err := proto.Unpack(p); err != io.EOF {
-					t.Fatalf("after the last frame: %v, want io.EOF", err)
+				if err := ra.wait(); err != io.EOF {
+					t.Fatalf("waiting after the last frame: %v, want io.EOF", err)
 				}
 				if ra.pooled != nil || ra.data != nil {
-					t.Fatal("a buffer is held after every byte was consumed")
+					t.Fatal("a buffer is held by a reader waiting for more")
 				}
 			})
 		}
@@ -77,15 +77,17 @@ func TestReadAheadOverFaultyReaders(t *testing.T) {
 }
 
 // TestIdleSocketHoldsNoReadBuffer: once the frames that arrived are read,
-// the socket gives its read buffer back, so that a connection waiting for
-// its next frame costs no buffer.
+// a socket waiting for its next frame (WaitRead) has given its read buffer
+// back, so that a connection waiting costs no buffer.
 func TestIdleSocketHoldsNoReadBuffer(t *testing.T) {
 	a, b := net.Pipe()
-	defer a.Close()
 	defer b.Close()
 	s := NewSocket(b).(*socket)
 	stream := framesOf(t, 3)
-	go func() { _, _ = a.Write(stream) }()
+	go func() {
+		_, _ = a.Write(stream)
+		a.Close() // the wait below ends, rather than blocks
+	}()
 	p := NewPacket()
 	for i := 0; i < 3; i++ {
 		p.Reset()
@@ -93,8 +95,11 @@ func TestIdleSocketHoldsNoReadBuffer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if s.ra.pooled != nil {
-		t.Fatalf("the idle socket holds a %d-byte read buffer", len(*s.ra.pooled))
+	if err := s.WaitRead(); err != io.EOF {
+		t.Fatalf("WaitRead after the last frame: %v, want io.EOF", err)
+	}
+	if s.ra.pooled != nil || s.ra.data != nil {
+		t.Fatal("the waiting socket holds a read buffer")
 	}
 }
 
