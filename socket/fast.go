@@ -31,7 +31,7 @@ const (
 	// wait for it: a bound on memory, not on batching.
 	maxPending = 4 << 20
 	// maxKeptBuffer bounds the write buffers pooled between flushes.
-	maxKeptBuffer = 256 << 10
+	maxKeptBuffer = 1 << 20
 	// firstReadStep is how much of a frame is read before its buffer
 	// grows with what arrived; see readFrameRest.
 	firstReadStep = 16 << 10
@@ -54,12 +54,13 @@ type fastProto struct {
 
 	// wmu guards the fields below; it is never held across a Write.
 	wmu sync.Mutex
-	// flushing is true while one writer, the flusher, sends wbuf; other
-	// writers append their frames to wbuf and leave.
+	// flushing is true while one writer, the flusher, sends the queue;
+	// other writers add their frames to it and leave.
 	flushing bool
-	wbuf     *[]byte // frames waiting for the flusher; pooled, nil when none
-	werr     error   // the first write error: the connection is broken
-	// drained wakes writers waiting for wbuf to shrink below maxPending.
+	queue    *writeQueue // frames waiting for the flusher; pooled, nil when none
+	werr     error       // the first write error: the connection is broken
+	// drained wakes writers waiting for the queue to shrink below
+	// maxPending.
 	drained sync.Cond
 
 	// Owned by the single caller of Unpack.
@@ -140,16 +141,16 @@ func appendPayload(b []byte, p *Packet) ([]byte, error) {
 // whole. The first writer to find no flush in progress becomes the
 // flusher: it yields once, so that the goroutines ready to write (handlers
 // finishing together, callers pulling at once) append their frames, then
-// sends everything queued in one Write, and repeats until the queue is
-// empty. The other writers only append. No lock is held across a Write,
-// and a frame written alone is not copied.
+// sends everything queued at once (one writev over TCP), and repeats until
+// the queue is empty. The other writers only queue. No lock is held across
+// a Write, and only small frames are copied (see writeQueue).
 //
 // A writer whose frame is sent by the flusher returns before the Write: a
 // failure of that Write reaches it, or its successors, as the connection's
 // sticky error.
 func (f *fastProto) write(frame *[]byte) error {
 	f.wmu.Lock()
-	for f.flushing && f.wbuf != nil && len(*f.wbuf) >= maxPending && f.werr == nil {
+	for f.flushing && f.queue != nil && f.queue.n >= maxPending && f.werr == nil {
 		f.drained.Wait() // back-pressure on writers faster than the link
 	}
 	if f.werr != nil {
@@ -158,12 +159,10 @@ func (f *fastProto) write(frame *[]byte) error {
 		putWriteBuffer(frame)
 		return err
 	}
-	if f.wbuf == nil {
-		f.wbuf = frame // the first frame queued is the queue: no copy
-	} else {
-		*f.wbuf = append(*f.wbuf, *frame...)
-		putWriteBuffer(frame)
+	if f.queue == nil {
+		f.queue = writeQueues.Get().(*writeQueue)
 	}
+	f.queue.add(frame)
 	if f.flushing {
 		f.wmu.Unlock()
 		return nil
@@ -174,19 +173,19 @@ func (f *fastProto) write(frame *[]byte) error {
 	runtime.Gosched()
 
 	f.wmu.Lock()
-	for f.wbuf != nil {
-		buf := f.wbuf
-		f.wbuf = nil
+	for f.queue != nil {
+		q := f.queue
+		f.queue = nil
 		f.drained.Broadcast()
 		f.wmu.Unlock()
-		_, err := f.w.Write(*buf)
-		putWriteBuffer(buf)
+		err := q.writeTo(f.w)
+		q.release()
 		f.wmu.Lock()
 		if err != nil {
 			f.werr = err
-			if f.wbuf != nil {
-				putWriteBuffer(f.wbuf)
-				f.wbuf = nil
+			if f.queue != nil {
+				f.queue.release()
+				f.queue = nil
 			}
 			f.flushing = false
 			f.drained.Broadcast()
@@ -302,12 +301,13 @@ func readHead(r io.Reader, b []byte, min, off int) (int, error) {
 }
 
 // readFrameRest reads n bytes into buf. The buffer grows with the bytes
-// that actually arrive, at most doubling them (from firstReadStep), never
-// with the length the frame declared: a head alone reserves little.
+// that actually arrive, to at most four times them (from firstReadStep),
+// never with the length the frame declared: a head alone reserves little,
+// and a large frame is copied less than by doubling.
 func readFrameRest(r io.Reader, buf *utils.ByteBuffer, n int) error {
 	b := buf.B[:0]
 	for len(b) < n {
-		step := min(n-len(b), max(cap(b)-len(b), len(b), firstReadStep))
+		step := min(n-len(b), max(cap(b)-len(b), 3*len(b), firstReadStep))
 		b = slices.Grow(b, step)
 		m, err := io.ReadFull(r, b[len(b):len(b)+step])
 		b = b[:len(b)+m]

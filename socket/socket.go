@@ -113,6 +113,17 @@ func (x sockIO) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteBuffers writes bufs at once, with one writev where the connection
+// is a TCP or unix one, under the write deadline.
+func (x sockIO) WriteBuffers(bufs *net.Buffers) (int64, error) {
+	x.s.armWriteDeadline()
+	n, err := bufs.WriteTo(x.s.Conn)
+	if err != nil {
+		x.s.writeFailed.Store(true)
+	}
+	return n, err
+}
+
 // tlsCloseNotifyWait bounds the close_notify alert a TLS connection sends
 // on Close: crypto/tls gives it 5 s, which a peer that stopped reading
 // would take in full.
