@@ -90,6 +90,22 @@ func (b *readAhead) next(n int) ([]byte, bool) {
 	return v, true
 }
 
+// ready says whether a wait for bytes is over before it began: bytes are
+// buffered, or the error of an earlier read is due. Otherwise it gives
+// back the drained buffer, if any.
+func (b *readAhead) ready() (bool, error) {
+	if b.r < b.w {
+		return true, nil
+	}
+	b.releaseDrained()
+	if b.err != nil {
+		err := b.err
+		b.err = nil
+		return true, err
+	}
+	return false, nil
+}
+
 // releaseDrained gives back a buffer whose bytes have all been consumed.
 func (b *readAhead) releaseDrained() {
 	if b.data != nil && b.r == b.w {
@@ -100,13 +116,7 @@ func (b *readAhead) releaseDrained() {
 // wait blocks until at least one byte is buffered (or the read fails),
 // reading into the inline bytes: the wait holds no pooled buffer.
 func (b *readAhead) wait() error {
-	if b.r < b.w {
-		return nil
-	}
-	b.releaseDrained()
-	if b.err != nil {
-		err := b.err
-		b.err = nil
+	if done, err := b.ready(); done {
 		return err
 	}
 	n, err := b.conn.Read(b.inline[:])
@@ -124,13 +134,7 @@ func (b *readAhead) wait() error {
 // reading as much as has arrived into a pooled buffer: for a busy reader,
 // one system call brings many frames.
 func (b *readAhead) fill() error {
-	if b.r < b.w {
-		return nil
-	}
-	b.releaseDrained()
-	if b.err != nil {
-		err := b.err
-		b.err = nil
+	if done, err := b.ready(); done {
 		return err
 	}
 	b.take()
