@@ -2,7 +2,6 @@ package socket
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"net"
 	"os"
@@ -193,16 +192,17 @@ func FuzzSocketRead(f *testing.F) {
 }
 
 // checkRepack packs p and unpacks the frame: every field must come back.
-// A frame under filters may grow past the limit, as ours end gzip streams
-// with a final block and trailer where v3.0 does not.
+// It does so under the default size limit, since our frame of a packet read
+// may be larger than the one read: metadata bytes sent unescaped (or a
+// space as '+') are written as %XX, and gzip layers get a final block and
+// trailer where v3.0 writes none.
 func checkRepack(t *testing.T, p *Packet) {
 	t.Helper()
+	SetPacketSizeLimit(0)
+	defer SetPacketSizeLimit(fuzzLimit)
 	var rw loopRW
 	proto := NewFastProtoFunc(&rw)
 	if err := proto.Pack(p); err != nil {
-		if errors.Is(err, ErrExceedPacketSizeLimit) && p.XferPipe().Len() > 0 {
-			return
-		}
 		t.Fatalf("Pack of an accepted packet %s: %v", p, err)
 	}
 	q := NewPacket(WithNewBody(func(Header) interface{} { return new(RawBody) }))
