@@ -115,8 +115,8 @@ func parseV3RerrorJSON(b []byte) (*Rerror, bool) {
 		end++
 	}
 	code, err := strconv.ParseInt(string(b[:end]), 10, 32)
-	if err != nil {
-		return nil, false
+	if err != nil || end < len(b) && b[end] != ',' && b[end] != '}' {
+		return nil, false // not a code v3.0 wrote: 1e2, 1.5, 12abc
 	}
 	r := &Rerror{Code: int32(code)}
 	b = b[end:]
@@ -133,12 +133,14 @@ func cutV3String(b []byte, key, next string) (string, []byte) {
 		return "", b
 	}
 	b = b[len(key):]
-	// The field ends at the first quote that is not escaped and is
-	// followed by the next key or the end of the object; a lone quote
-	// inside is kept, since v3.0 would have escaped it.
+	// The field ends at the first quote followed by the next key or the
+	// end of the object: v3.0 escaped every quote inside, so that
+	// sequence cannot occur in the value (even after a backslash, which
+	// v3.0 left as it is: "C:\" is the value C:\). A lone quote inside is
+	// kept.
 	end := len(b)
 	for i := 0; i < len(b); i++ {
-		if b[i] != '"' || i > 0 && b[i-1] == '\\' {
+		if b[i] != '"' {
 			continue
 		}
 		rest := b[i:]

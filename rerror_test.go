@@ -27,6 +27,10 @@ func TestRerrorFromV3Meta(t *testing.T) {
 		{"message cut off", "{\"code\":500,\"message\":\"half a mess\\age", *NewRerror(500, "half a mess\\age", "")},
 		{"detail cut off", "{\"code\":500,\"message\":\"m\",\"detail\":\"line\nrest\"", *NewRerror(500, "m", "line\nrest")},
 		{"no code", `{"message":"x\q"}`, *NewRerror(CodeBadPacket, "Bad Packet", "")},
+		{"message ending in a backslash", "{\"code\":500,\"message\":\"C:\\\",\"detail\":\"x\\q\"}", *NewRerror(500, `C:\`, `x\q`)},
+		{"detail ending in a backslash", "{\"code\":500,\"message\":\"m\\q\",\"detail\":\"C:\\\"}", *NewRerror(500, `m\q`, `C:\`)},
+		{"code with an exponent", `{"code":1e2,"message":"m\q"}`, *NewRerror(CodeBadPacket, "Bad Packet", "")},
+		{"code with a fraction", `{"code":1.5,"message":"m\q"}`, *NewRerror(CodeBadPacket, "Bad Packet", "")},
 		{"code not a number", `{"code":x,"message":"y\q"}`, *NewRerror(CodeBadPacket, "Bad Packet", "")},
 		{"not JSON", "garbage", *NewRerror(CodeBadPacket, "Bad Packet", "")},
 	}
