@@ -17,24 +17,43 @@ type writeQueue struct {
 	segs  net.Buffers // what is queued, segment by segment
 	owned []*[]byte   // the pooled buffer behind each segment
 	n     int         // bytes queued
+	// tailIsCopy says that the last segment is a tail buffer small frames
+	// are copied into, not a large frame of its own.
+	tailIsCopy bool
 }
 
 var writeQueues = sync.Pool{New: func() any { return new(writeQueue) }}
 
-// add queues frame, a pooled buffer it takes over.
+// tailBuffers pools the segments small frames are copied into, all of
+// tailMax bytes, so that queuing never grows one.
+var tailBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, tailMax)
+	return &b
+}}
+
+// add queues frame, a pooled buffer it takes over. A small frame is
+// copied into the tail segment (a new one when there is none with room);
+// a large one becomes a segment of its own.
 func (q *writeQueue) add(frame *[]byte) {
 	q.n += len(*frame)
-	if k := len(q.owned); k > 0 {
-		tail := q.owned[k-1]
-		if len(*frame) <= tailMax && len(*tail)+len(*frame) <= tailMax {
-			*tail = append(*tail, *frame...)
-			q.segs[k-1] = *tail
-			putWriteBuffer(frame)
-			return
-		}
+	if len(*frame) > tailMax/4 {
+		q.segs = append(q.segs, *frame)
+		q.owned = append(q.owned, frame)
+		return
 	}
-	q.segs = append(q.segs, *frame)
-	q.owned = append(q.owned, frame)
+	k := len(q.owned)
+	if k == 0 || !q.tailIsCopy || len(*q.owned[k-1])+len(*frame) > tailMax {
+		tail := tailBuffers.Get().(*[]byte)
+		*tail = (*tail)[:0]
+		q.segs = append(q.segs, nil)
+		q.owned = append(q.owned, tail)
+		k++
+	}
+	tail := q.owned[k-1]
+	*tail = append(*tail, *frame...)
+	q.segs[k-1] = *tail
+	q.tailIsCopy = true
+	putWriteBuffer(frame)
 }
 
 // buffersWriter writes several buffers in one call, as the socket does for
@@ -61,9 +80,13 @@ func (q *writeQueue) writeTo(w io.Writer) error {
 // release gives the buffers and the queue back to their pools.
 func (q *writeQueue) release() {
 	for i, b := range q.owned {
-		putWriteBuffer(b)
+		if cap(*b) == tailMax {
+			tailBuffers.Put(b)
+		} else {
+			putWriteBuffer(b)
+		}
 		q.owned[i], q.segs[i] = nil, nil
 	}
-	q.owned, q.segs, q.n = q.owned[:0], q.segs[:0], 0
+	q.owned, q.segs, q.n, q.tailIsCopy = q.owned[:0], q.segs[:0], 0, false
 	writeQueues.Put(q)
 }
