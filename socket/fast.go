@@ -31,7 +31,7 @@ const (
 	// wait for it: a bound on memory, not on batching.
 	maxPending = 4 << 20
 	// maxKeptBuffer bounds the write buffers pooled between flushes.
-	maxKeptBuffer = 1 << 20
+	maxKeptBuffer = 4 << 20
 	// firstReadStep is how much of a frame is read before its buffer
 	// grows with what arrived; see readFrameRest.
 	firstReadStep = 16 << 10

@@ -4,7 +4,7 @@ import "sync"
 
 // maxPooledBufferCap bounds the buffers kept by the pool, so that one huge
 // frame does not pin its memory for the life of the process.
-const maxPooledBufferCap = 256 << 10
+const maxPooledBufferCap = 4 << 20
 
 // ByteBuffer is a growable byte slice meant to be reused through
 // AcquireByteBuffer and ReleaseByteBuffer.
