@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/teleport-go/teleport/internal/israce"
 )
 
 // hookTally implements every hook, counts the calls, and can fail one.
@@ -338,6 +340,9 @@ func (n namedOnly) Name() string { return string(n) }
 // Plugins add no allocation to a pull: the hooks receive the message's
 // own context objects.
 func TestPluginsAddNoAllocations(t *testing.T) {
+	if israce.Enabled {
+		t.Skip("under the race detector sync.Pool drops items at random, each drop an allocation; CI runs this test without it")
+	}
 	atDefaultLogLevel(t)
 	measure := func(plugins ...Plugin) float64 {
 		p := newPair(t, nil, nil, func(srv, cli *Peer) {
