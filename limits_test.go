@@ -304,3 +304,18 @@ func TestRejectOverload(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxSessionsServeConn: ServeConn, which transports such as WebSocket
+// use, refuses a connection past MaxSessions too.
+func TestMaxSessionsServeConn(t *testing.T) {
+	p := newPair(t, &PeerConfig{MaxSessions: 1}, nil, nil)
+	a, b := net.Pipe()
+	defer b.Close()
+	if _, err := p.srv.ServeConn(a); err == nil {
+		t.Fatal("ServeConn past MaxSessions: no error")
+	}
+	_ = b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := b.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the refused connection was not closed")
+	}
+}

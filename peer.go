@@ -199,6 +199,10 @@ func (p *Peer) startSession(s *session) error {
 // ServeConn starts a session on an accepted connection: PostAccept hooks,
 // then the read loop. It returns once the session is running.
 func (p *Peer) ServeConn(conn net.Conn, protoFunc ...socket.ProtoFunc) (Session, error) {
+	if limit := p.cfg.MaxSessions; limit > 0 && p.sessions.len() >= limit {
+		conn.Close()
+		return nil, fmt.Errorf("tp: ServeConn: %d sessions open, the most PeerConfig.MaxSessions allows", limit)
+	}
 	s := newSession(p, conn, protoFunc)
 	if rerr := runHooks("PostAccept", p.plugins.get().postAccept, PreSession(s), PostAcceptPlugin.PostAccept); rerr != nil {
 		s.closeBy(fmt.Errorf("PostAccept: %s", rerr))
