@@ -11,11 +11,12 @@ import (
 	tp "github.com/teleport-go/teleport"
 	"github.com/teleport-go/teleport/internal/leaktest"
 	"github.com/teleport-go/teleport/internal/tptest"
+	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
 	tptest.DiscardLogs()
-	leaktest.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, leaktest.Options()...)
 }
 
 // transport serves a peer for a test and names the address to dial it.

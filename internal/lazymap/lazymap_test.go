@@ -3,7 +3,11 @@ package lazymap
 import (
 	"sync"
 	"testing"
+
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestMapIsMadeOnceOnFirstUse(t *testing.T) {
 	var l Map
