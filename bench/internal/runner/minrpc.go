@@ -59,14 +59,7 @@ var minBufPool = sync.Pool{New: func() any { return new([]byte) }}
 
 // StartServer implements Runner.
 func (MinRPC) StartServer(addr string) (string, func() error, error) {
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", nil, err
-	}
-	s := &minServer{lis: lis, conns: make(map[net.Conn]struct{})}
-	s.wg.Add(1)
-	go s.acceptLoop()
-	return lis.Addr().String(), s.stop, nil
+	return startConnServer(addr, serveMin)
 }
 
 // NewClient implements Runner.
@@ -97,14 +90,11 @@ type minClientConn struct {
 	wg   sync.WaitGroup // the reader
 	once sync.Once      // closes c
 
-	// mu guards the fields below.
-	mu      sync.Mutex
-	pending map[uint64]*muxCall
-	err     error // set once the connection failed; later calls fail at once
+	replies replyTable
 }
 
 func newMinClientConn(c net.Conn) *minClientConn {
-	mc := &minClientConn{c: c, out: coalescer{w: c}, pending: make(map[uint64]*muxCall)}
+	mc := &minClientConn{c: c, out: coalescer{w: c}}
 	mc.wg.Add(1)
 	go mc.readLoop()
 	return mc
@@ -131,14 +121,9 @@ func (cl *minClient) Call(i int, req, reply *pb.BenchmarkMessage) error {
 
 	id := mc.seq.Add(1)
 	putHeader(b, len(b)-frameHeaderLen, id)
-	mc.mu.Lock()
-	if mc.err != nil {
-		err := mc.err
-		mc.mu.Unlock()
+	if err := mc.replies.add(id, call); err != nil {
 		return err
 	}
-	mc.pending[id] = call
-	mc.mu.Unlock()
 	if err := mc.out.write(b); err != nil {
 		mc.fail(err)
 	}
@@ -172,78 +157,16 @@ func (cl *minClient) Close() error {
 
 func (mc *minClientConn) readLoop() {
 	defer mc.wg.Done()
-	br := bufio.NewReaderSize(mc.c, 32<<10)
-	var hdr [frameHeaderLen]byte
-	for {
-		id, n, err := readHeader(br, &hdr)
-		if err != nil {
-			mc.fail(err)
-			return
-		}
-		mc.mu.Lock()
-		call := mc.pending[id]
-		delete(mc.pending, id)
-		mc.mu.Unlock()
-		if call == nil {
-			mc.fail(errors.New("runner: reply for an unknown request id"))
-			return
-		}
-		if call.resp, err = readBody(br, call.resp, n); err != nil {
-			call.done <- err
-			mc.fail(err)
-			return
-		}
-		call.done <- nil
-	}
+	mc.fail(mc.replies.readReplies(mc.c))
 }
 
 // fail ends every pending call with err and closes the connection.
 func (mc *minClientConn) fail(err error) {
-	mc.mu.Lock()
-	if mc.err == nil {
-		mc.err = err
-	}
-	pending := mc.pending
-	mc.pending = make(map[uint64]*muxCall)
-	mc.mu.Unlock()
-	for _, call := range pending {
-		call.done <- err
-	}
+	mc.replies.failAll(err)
 	mc.once.Do(func() { mc.c.Close() })
 }
 
-// minServer serves MinRPC.
-type minServer struct {
-	lis net.Listener
-	wg  sync.WaitGroup
-
-	// mu guards the fields below.
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-}
-
-func (s *minServer) acceptLoop() {
-	defer s.wg.Done()
-	for {
-		c, err := s.lis.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go s.serveConn(c)
-	}
-}
-
-// minConn is one server connection: serveConn's goroutine reads it, the
+// minConn is one server connection: serveMin's goroutine reads it, the
 // requests' goroutines write it through out.
 type minConn struct {
 	c        net.Conn
@@ -251,17 +174,14 @@ type minConn struct {
 	handlers sync.WaitGroup
 }
 
-func (s *minServer) serveConn(c net.Conn) {
-	defer s.wg.Done()
+// serveMin serves one MinRPC connection.
+func serveMin(c net.Conn) {
 	mc := &minConn{c: c, out: coalescer{w: c}}
 	mc.readLoop()
 	// Requests in flight finish (their writes fail once the connection is
 	// closed) before the connection is forgotten.
 	c.Close()
 	mc.handlers.Wait()
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
 }
 
 // readLoop reads requests and decodes each, as net/rpc's server does,
@@ -320,19 +240,4 @@ func (mc *minConn) handle(seq uint64, h minHandler, req *pb.BenchmarkMessage, er
 		mc.c.Close() // the reader fails next and ends the connection
 	}
 	minBufPool.Put(out)
-}
-
-func (s *minServer) stop() error {
-	s.mu.Lock()
-	s.closed = true
-	err := s.lis.Close()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	if errors.Is(err, net.ErrClosed) {
-		err = nil
-	}
-	return err
 }

@@ -35,9 +35,9 @@ func TestMinRPCUnknownRoute(t *testing.T) {
 	frame := append(append(append([]byte(nil), zeroHeader[:]...), byte(len(route))), route...)
 	putHeader(frame, len(frame)-frameHeaderLen, 1000)
 	call := &muxCall{done: make(chan error, 1)}
-	mc.mu.Lock()
-	mc.pending[1000] = call
-	mc.mu.Unlock()
+	if err := mc.replies.add(1000, call); err != nil {
+		t.Fatal(err)
+	}
 	if err := mc.out.write(frame); err != nil {
 		t.Fatal(err)
 	}

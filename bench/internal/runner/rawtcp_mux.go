@@ -104,10 +104,7 @@ type muxConn struct {
 	wg      sync.WaitGroup
 	once    sync.Once
 
-	// mu guards the fields below.
-	mu      sync.Mutex
-	pending map[uint64]*muxCall
-	err     error // set once the connection failed; later calls fail at once
+	replies replyTable
 }
 
 func newMuxConn(c net.Conn) *muxConn {
@@ -115,7 +112,6 @@ func newMuxConn(c net.Conn) *muxConn {
 		c:       c,
 		queueCh: make(chan *[]byte, 1024),
 		doneCh:  make(chan struct{}),
-		pending: make(map[uint64]*muxCall),
 	}
 	mc.wg.Add(2)
 	go mc.writeLoop()
@@ -128,14 +124,9 @@ func newMuxConn(c net.Conn) *muxConn {
 func (mc *muxConn) send(frame *[]byte, call *muxCall) error {
 	id := mc.seq.Add(1)
 	putHeader(*frame, len(*frame)-frameHeaderLen, id)
-	mc.mu.Lock()
-	if mc.err != nil {
-		err := mc.err
-		mc.mu.Unlock()
+	if err := mc.replies.add(id, call); err != nil {
 		return err
 	}
-	mc.pending[id] = call
-	mc.mu.Unlock()
 	select {
 	case mc.queueCh <- frame:
 		return nil
@@ -143,11 +134,7 @@ func (mc *muxConn) send(frame *[]byte, call *muxCall) error {
 		// The reader's failAll may already have ended the call; take it
 		// back only if it is still pending, so done receives exactly one
 		// value.
-		mc.mu.Lock()
-		_, ok := mc.pending[id]
-		delete(mc.pending, id)
-		mc.mu.Unlock()
-		if !ok {
+		if mc.replies.take(id) == nil {
 			return <-call.done
 		}
 		return errConnClosed
@@ -180,43 +167,12 @@ func (mc *muxConn) writeLoop() {
 
 func (mc *muxConn) readLoop() {
 	defer mc.wg.Done()
-	br := bufio.NewReaderSize(mc.c, 32<<10)
-	var hdr [frameHeaderLen]byte
-	for {
-		id, n, err := readHeader(br, &hdr)
-		if err != nil {
-			mc.fail(err)
-			return
-		}
-		mc.mu.Lock()
-		call := mc.pending[id]
-		delete(mc.pending, id)
-		mc.mu.Unlock()
-		if call == nil {
-			mc.fail(errors.New("runner: reply for an unknown request id"))
-			return
-		}
-		if call.resp, err = readBody(br, call.resp, n); err != nil {
-			call.done <- err
-			mc.fail(err)
-			return
-		}
-		call.done <- nil
-	}
+	mc.fail(mc.replies.readReplies(mc.c))
 }
 
 // fail ends every pending call with err and closes the connection.
 func (mc *muxConn) fail(err error) {
-	mc.mu.Lock()
-	if mc.err == nil {
-		mc.err = err
-	}
-	pending := mc.pending
-	mc.pending = make(map[uint64]*muxCall)
-	mc.mu.Unlock()
-	for _, call := range pending {
-		call.done <- err
-	}
+	mc.replies.failAll(err)
 	mc.once.Do(func() { close(mc.doneCh) })
 	mc.c.Close()
 }

@@ -9,14 +9,13 @@ import (
 	"github.com/teleport-go/teleport/bench/pb"
 )
 
-// rawServer is the server of both raw-TCP ceilings: one goroutine per
-// connection reads a frame, decodes the message, applies pb.SetReply,
-// encodes it and buffers the reply; it flushes only when no more input is
-// buffered, so a pipelined connection gets its replies coalesced into few
-// writes. It is the least a server can do for this workload.
-type rawServer struct {
-	lis net.Listener
-	wg  sync.WaitGroup
+// connServer accepts connections and runs serve on each in a goroutine of
+// its own, closing and forgetting the connection when serve returns; stop
+// closes the listener and every connection, and waits for them.
+type connServer struct {
+	lis   net.Listener
+	serve func(net.Conn)
+	wg    sync.WaitGroup
 
 	// mu guards the fields below.
 	mu     sync.Mutex
@@ -24,18 +23,19 @@ type rawServer struct {
 	closed bool
 }
 
-func startRawServer(addr string) (string, func() error, error) {
+// startConnServer listens on addr and serves each connection with serve.
+func startConnServer(addr string, serve func(net.Conn)) (string, func() error, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, err
 	}
-	s := &rawServer{lis: lis, conns: make(map[net.Conn]struct{})}
+	s := &connServer{lis: lis, serve: serve, conns: make(map[net.Conn]struct{})}
 	s.wg.Add(1)
 	go s.acceptLoop()
 	return lis.Addr().String(), s.stop, nil
 }
 
-func (s *rawServer) acceptLoop() {
+func (s *connServer) acceptLoop() {
 	defer s.wg.Done()
 	for {
 		c, err := s.lis.Accept()
@@ -51,18 +51,43 @@ func (s *rawServer) acceptLoop() {
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.serveConn(c)
+		go func() {
+			defer s.wg.Done()
+			s.serve(c)
+			c.Close()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
 	}
 }
 
-func (s *rawServer) serveConn(c net.Conn) {
-	defer s.wg.Done()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
+func (s *connServer) stop() error {
+	s.mu.Lock()
+	s.closed = true
+	err := s.lis.Close()
+	for c := range s.conns {
 		c.Close()
-	}()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// startRawServer starts the server of both raw-TCP ceilings: one goroutine
+// per connection reads a frame, decodes the message, applies pb.SetReply,
+// encodes it and buffers the reply; it flushes only when no more input is
+// buffered, so a pipelined connection gets its replies coalesced into few
+// writes. It is the least a server can do for this workload.
+func startRawServer(addr string) (string, func() error, error) {
+	return startConnServer(addr, serveRaw)
+}
+
+// serveRaw serves one connection of the raw server.
+func serveRaw(c net.Conn) {
 	br := bufio.NewReader(c)
 	bw := bufio.NewWriter(c)
 	var (
@@ -97,19 +122,4 @@ func (s *rawServer) serveConn(c net.Conn) {
 			}
 		}
 	}
-}
-
-func (s *rawServer) stop() error {
-	s.mu.Lock()
-	s.closed = true
-	err := s.lis.Close()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	if errors.Is(err, net.ErrClosed) {
-		err = nil
-	}
-	return err
 }
