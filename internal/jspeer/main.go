@@ -98,11 +98,14 @@ func (e *Echo) Deadline(*interface{}) (string, *tp.Rerror) {
 }
 
 // Hang waits until its context ends (the caller's deadline or cancel
-// notice), 10 s at most, and prints how it ended.
+// notice), 10 s at most, prints how it ended, and answers a timeout as a
+// handler passing its context on would: so the caller gets 408 whichever
+// timer fires first, its own or the handler's.
 func (e *Echo) Hang(*interface{}) (string, *tp.Rerror) {
 	select {
 	case <-e.Context().Done():
 		printf("hang %d ended: %v", e.Seq(), e.Context().Err())
+		return "", tp.NewRerror(tp.CodeHandleTimeout, "Handle Timeout", e.Context().Err().Error())
 	case <-time.After(10 * time.Second):
 		printf("hang %d ended: not at all", e.Seq())
 	}
