@@ -122,7 +122,7 @@ func (s *session) migrate(old *sockRef) bool {
 		// Closed while dialing: closeBy may have closed old, not sock.
 		_ = sock.Close()
 	}
-	go s.readLoop(sock)
+	s.startReading(sock)
 	s.closeIfDrained(old)
 	Debugf("tp: session %s: moved to a new connection to %s", s.name(), s.dialAddr())
 	return true

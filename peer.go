@@ -12,6 +12,7 @@ import (
 
 	"github.com/henrylee2cn/goutil/graceful/inherit_net"
 	pkgerrors "github.com/pkg/errors"
+	"github.com/teleport-go/teleport/internal/netpoll"
 	"github.com/teleport-go/teleport/internal/seqpacket"
 	"github.com/teleport-go/teleport/socket"
 )
@@ -48,6 +49,13 @@ type Peer struct {
 	closing   atomic.Bool // Close has begun: no more dials or accepts
 	preClose  sync.Once   // runs the PreClose hooks
 	rejecting atomic.Bool // the drain is over: new pulls are refused
+
+	// poller is where idle sessions wait (see park), started on first
+	// use; pollMu guards its start and its end, and pollDone is set once
+	// there can be none.
+	poller   atomic.Pointer[netpoll.Poller]
+	pollMu   sync.Mutex
+	pollDone bool
 
 	// mu guards the fields below.
 	mu           sync.Mutex
@@ -192,7 +200,7 @@ func (p *Peer) startSession(s *session) error {
 	}
 	p.sessions.add(s)
 	s.started.Store(true)
-	go s.readLoop(s.sock.Load())
+	s.startReading(s.sock.Load())
 	return nil
 }
 
@@ -420,6 +428,7 @@ func (p *Peer) close(drain, wait time.Duration) error {
 	}
 	goaways.Wait()
 	p.readLoops.Wait()
+	p.closeReadPoller()
 	unregisterPeer(p)
 	return errors.Join(errs...)
 }

@@ -24,20 +24,29 @@ import (
 //     session's handler limit, and is handled there (handle): the body
 //     hooks, the handler, and for a pull the reply (writeReply).
 
-// readLoop reads every incoming packet of sock until the connection ends.
-// It only waits: the frames that arrive are read on a pooled goroutine
-// (readBusy) while it blocks, so that its own stack never grows and an
-// idle session costs a goroutine of the smallest stack and no buffer.
+// readLoop reads every incoming packet of sock on a goroutine of its own,
+// for a connection that cannot wait in the peer's poller (see park). It
+// only waits: the frames that arrive are read on a pooled goroutine
+// (readBusy) while it blocks, so that its own stack never grows and the
+// wait costs a goroutine of the smallest stack and no buffer. It hands the
+// connection to the poller once it can wait there.
 func (s *session) readLoop(sock *sockRef) {
-	defer s.peer.readLoops.Done()
 	for sock != nil {
 		sock.setReadDeadline(s.ReadTimeout())
+		next := sock
 		if err := sock.waitRead(); err != nil {
-			sock = s.readFailed(sock, err)
-			continue
+			next = s.readFailed(sock, err)
+		} else {
+			next = s.readBusy(sock)
 		}
-		sock = s.readBusy(sock)
+		if next != sock {
+			s.leftSock(sock)
+		}
+		if sock = next; sock != nil && s.park(sock) {
+			return
+		}
 	}
+	s.peer.readLoops.Done()
 }
 
 // readBusy has a goroutine of the read pool read the frames that have
@@ -51,31 +60,36 @@ func (s *session) readBusy(sock *sockRef) *sockRef {
 	s.busyMu.Lock() // until runBusy is done
 	next := s.busySock
 	s.busyMu.Unlock()
-	if next == lingerDone {
-		return sock
-	}
 	return next
 }
 
 // busyLinger is how long a busy session's reader waits for the next
-// frames itself, before it hands the wait back to the read loop: a session
-// under load is read with one system call per batch and no hand-off, an
-// idle one waits on the read loop's small stack.
+// frames itself, before it hands the wait back to the poller or the read
+// loop: a session under load is read with one system call per batch and
+// no hand-off, an idle one waits at the smallest cost.
 const busyLinger = 20 * time.Millisecond
 
-// runBusy reads frames as long as they come within busyLinger of each
-// other, then hands the connection back to the read loop to wait for more.
+// runBusy is readFrames for readBusy, on a goroutine of the read pool.
 func (s *session) runBusy() {
-	sock := s.busySock
+	s.busySock = s.readFrames(s.busySock)
+	s.busyMu.Unlock()
+}
+
+// readFrames reads the frames that arrived on sock, and more as long as
+// they come within busyLinger of each other. It returns the connection to
+// wait on next (sock, or the new one a redial made), or nil when the
+// reading is over.
+func (s *session) readFrames(sock *sockRef) *sockRef {
 	for {
 		next := s.readNext(sock, nil)
 		if next == sock && sock.buffered() == 0 {
 			next = s.linger(sock)
 		}
+		if next == lingerDone {
+			return sock
+		}
 		if next != sock {
-			s.busySock = next
-			s.busyMu.Unlock()
-			return
+			return next
 		}
 		sock.setReadDeadline(s.ReadTimeout())
 	}
@@ -83,7 +97,7 @@ func (s *session) runBusy() {
 
 // linger waits up to busyLinger for more of sock's frames, reading them
 // into a pooled buffer. It returns sock when some came, nil when the loop
-// is over, and lingerDone when the read loop should wait instead (nothing
+// is over, and lingerDone when it should wait at less cost instead (nothing
 // came, or sock cannot wait with a deadline and go on).
 func (s *session) linger(sock *sockRef) *sockRef {
 	if !sock.lingerOK {
@@ -105,8 +119,8 @@ func (s *session) linger(sock *sockRef) *sockRef {
 	return s.readFailed(sock, err)
 }
 
-// lingerDone tells runBusy to hand the wait back to the read loop; the
-// read loop then waits on the connection it handed over.
+// lingerDone tells readFrames that nothing came: the connection waits
+// again.
 var lingerDone = new(sockRef)
 
 // readNext reads and routes the frame whose first bytes waitErr says have

@@ -12,6 +12,7 @@ import (
 	"github.com/henrylee2cn/goutil"
 	"github.com/teleport-go/teleport/codec"
 	"github.com/teleport-go/teleport/internal/lazymap"
+	"github.com/teleport-go/teleport/internal/netpoll"
 	"github.com/teleport-go/teleport/socket"
 )
 
@@ -211,6 +212,28 @@ type sockRef struct {
 	// readDeadline records that a read deadline is set, so that one left
 	// by an earlier timeout is cleared when it becomes 0.
 	readDeadline atomic.Bool
+
+	// parkState is where the connection's reading is (see park): running
+	// on a goroutine, being parked, parked in the peer's poller with no
+	// goroutine at all, or woken while being parked.
+	parkState atomic.Int32
+	// watch is the connection's registration with the peer's poller.
+	watch netpoll.Watch
+	// resume reads on after the poller found bytes (or the end) on the
+	// parked connection, and wakeFn is wake for the poller; both are set
+	// on the first park, before parkState leaves readRunning.
+	resume func()
+	wakeFn func()
+}
+
+// Close closes the connection. One parked in the poller is woken to read
+// the end of it, as a goroutine blocked on it would.
+func (s *sockRef) Close() error {
+	err := s.Socket.Close()
+	if s.parkState.Load() != readRunning {
+		s.wake()
+	}
+	return err
 }
 
 // setReadDeadline applies timeout d (0: none) to the next read.

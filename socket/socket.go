@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/henrylee2cn/goutil"
@@ -204,6 +205,31 @@ func (s *socket) ReadTimeoutSafe() bool {
 		}
 	}
 	return false
+}
+
+// PollConn returns the raw connection a poller of the caller's own may
+// wait on for the next frame, instead of WaitRead: the connection is a
+// plain TCP or unix stream (not TLS, whose records may hold bytes already
+// read), and no byte or error is buffered. A drained read buffer goes
+// back to its pool. ok is false otherwise. It is
+// not part of the Socket interface. Call it from the one reading
+// goroutine.
+func (s *socket) PollConn() (rc syscall.RawConn, ok bool) {
+	sc, isRaw := s.Conn.(syscall.Conn)
+	switch s.Conn.(type) {
+	case *net.TCPConn, *net.UnixConn:
+	default:
+		return nil, false
+	}
+	s.rmu.Lock()
+	s.ra.releaseDrained() // a parked connection holds no buffer
+	idle := s.ra.Buffered() == 0 && s.ra.err == nil
+	s.rmu.Unlock()
+	if !idle || !isRaw {
+		return nil, false
+	}
+	rc, err := sc.SyscallConn()
+	return rc, err == nil
 }
 
 // WaitRead blocks until the next frame's first bytes have arrived (or the

@@ -1,0 +1,130 @@
+package tp
+
+import (
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// readingGoroutines counts the goroutines that wait for a session's next
+// frame on a goroutine of their own (readLoop).
+func readingGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	return strings.Count(string(buf), ").readLoop(")
+}
+
+// TestIdleSessionsWaitInThePoller: idle sessions on TCP and unix
+// connections wait without a goroutine each, on both sides, and still
+// read everything that comes to them: pulls, pushes and the end of the
+// connection.
+func TestIdleSessionsWaitInThePoller(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the poller is Linux's epoll")
+	}
+	const sessions = 40
+	for _, tt := range []struct {
+		network string
+		addr    func(t *testing.T) string
+	}{
+		{"tcp", func(*testing.T) string { return "127.0.0.1:0" }},
+		{"unix", func(t *testing.T) string { return filepath.Join(t.TempDir(), "park.sock") }},
+	} {
+		t.Run(tt.network, func(t *testing.T) {
+			watch := &acceptWatch{ch: make(chan PreSession, sessions)}
+			srv := NewPeer(&PeerConfig{Network: tt.network, ListenAddrs: []string{tt.addr(t)}}, watch)
+			cli := NewPeer(&PeerConfig{Network: tt.network})
+			regHome(srv, cli)
+			listened := make(chan error, 1)
+			go func() { listened <- srv.Listen() }()
+			defer func() {
+				cli.Close()
+				srv.Close()
+				<-listened
+			}()
+			waitFor(t, "the listener", func() bool { return len(srv.Addrs()) == 1 })
+			addr := srv.Addrs()[0].String()
+
+			var cliSess, srvSess []Session
+			for range sessions {
+				sess, rerr := cli.Dial(addr)
+				if rerr != nil {
+					t.Fatal(rerr)
+				}
+				cliSess = append(cliSess, sess)
+				srvSess = append(srvSess, (<-watch.ch).(Session))
+			}
+			pullAll := func(round int) {
+				t.Helper()
+				for i := range sessions {
+					var sum int
+					if rerr := cliSess[i].Pull("/home/test_add", &[2]int{i, round}, &sum).Rerror(); rerr != nil || sum != i+round {
+						t.Fatalf("round %d: client pull %d = %d, %v", round, i, sum, rerr)
+					}
+					if rerr := srvSess[i].Pull("/home/test_add", &[2]int{round, i}, &sum).Rerror(); rerr != nil || sum != i+round {
+						t.Fatalf("round %d: server pull %d = %d, %v", round, i, sum, rerr)
+					}
+				}
+			}
+			for round := range 3 {
+				pullAll(round)
+				// Once their readers have lingered, no session of either
+				// side keeps a goroutine waiting for it.
+				waitFor(t, "the sessions to park", func() bool { return readingGoroutines() == 0 })
+			}
+			// A push to a parked session wakes it.
+			for i := range sessions {
+				if rerr := srvSess[i].Push("/note/say", "parked"); rerr != nil {
+					t.Fatal(rerr)
+				}
+				if got := <-notes; got != "/note/say parked" {
+					t.Fatalf("push handler got %q", got)
+				}
+			}
+			// The end of a parked session's connection is noticed, from
+			// either side.
+			for i := range sessions {
+				if i%2 == 0 {
+					cliSess[i].Close()
+					waitFor(t, "the server to see the close", func() bool { return srvSess[i].(*session).closed.Load() })
+				} else {
+					srvSess[i].Close()
+					waitFor(t, "the client to see the close", func() bool { return cliSess[i].(*session).closed.Load() })
+				}
+			}
+		})
+	}
+}
+
+// TestReadTimeoutWaitsOnAGoroutine: a session with a read timeout cannot
+// park (the timeout needs a blocked read), and is still closed by it.
+func TestReadTimeoutWaitsOnAGoroutine(t *testing.T) {
+	p := newPair(t, &PeerConfig{DefaultReadTimeout: 300 * time.Millisecond}, nil, regHome)
+	var sum int
+	if rerr := p.cliSess.Pull("/home/test_add", &[2]int{1, 2}, &sum).Rerror(); rerr != nil {
+		t.Fatal(rerr)
+	}
+	waitFor(t, "the read timeout to close the session", func() bool { return p.srvSess.(*session).closed.Load() })
+}
+
+// TestReadTimeoutSetOnAParkedSession: a read timeout set while the session
+// is parked applies from its next frame on.
+func TestReadTimeoutSetOnAParkedSession(t *testing.T) {
+	p := newPair(t, nil, nil, regHome)
+	waitFor(t, "the sessions to park", func() bool { return readingGoroutines() == 0 || runtime.GOOS != "linux" })
+	p.srvSess.SetReadTimeout(300 * time.Millisecond)
+	var sum int
+	if rerr := p.cliSess.Pull("/home/test_add", &[2]int{1, 2}, &sum).Rerror(); rerr != nil {
+		t.Fatal(rerr)
+	}
+	waitFor(t, "the read timeout to close the session", func() bool { return p.srvSess.(*session).closed.Load() })
+}
