@@ -9,9 +9,9 @@ import (
 
 // The goroutine pool runs every handler: reusing goroutines keeps their
 // stacks warm, and SetGopool bounds how many a flood of messages can start.
-// Read loops do not run on it: each lives as long as its connection, so a
+// Reading does not run on it: a session waiting for its next frame on a
 // bounded pool would let a few idle connections starve every other session
-// of handlers, or of a read loop at all.
+// of handlers, or of reading at all.
 var gopool atomic.Pointer[pool.GoPool]
 
 // Defaults of the goroutine pool.
@@ -20,8 +20,9 @@ const (
 	DefaultMaxGoroutineIdleDuration = 10 * time.Second
 )
 
-// readPool runs the reading of frames that have arrived, for read loops
-// that only wait (see session.readBusy). It is not bounded by SetGopool:
+// readPool runs the reading of frames that have arrived, for sessions
+// woken by the peer's poller (see park) and for read loops that only wait
+// (see session.readBusy). It is not bounded by SetGopool:
 // a reader may wait there for a handler of the pool, which must not be
 // kept from running by readers.
 var readPool = pool.NewGoPool(DefaultMaxGoroutinesAmount, DefaultMaxGoroutineIdleDuration)

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -127,4 +128,84 @@ func TestReadTimeoutSetOnAParkedSession(t *testing.T) {
 		t.Fatal(rerr)
 	}
 	waitFor(t, "the read timeout to close the session", func() bool { return p.srvSess.(*session).closed.Load() })
+}
+
+// TestParkRacesClose: sessions park and wake while both sides close them
+// at random moments; every pull ends, and both peers close with no session
+// or goroutine left behind (goleak checks the latter in TestMain).
+func TestParkRacesClose(t *testing.T) {
+	const sessions = 30
+	watch := &acceptWatch{ch: make(chan PreSession, sessions)}
+	srv := NewPeer(nil, watch)
+	cli := NewPeer(nil)
+	regHome(srv, cli)
+	lis := listenLoopback(t)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+
+	var wg sync.WaitGroup
+	for i := range sessions {
+		sess, rerr := cli.Dial(lis.Addr().String())
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		peerSess := (<-watch.ch).(Session)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 20 {
+				var sum int
+				cmd := sess.Pull("/home/test_add", &[2]int{i, j}, &sum)
+				if rerr := cmd.Rerror(); rerr != nil {
+					if rerr.Code != CodeConnClosed && rerr.Code != CodeWriteFailed {
+						t.Errorf("pull: %v", rerr)
+					}
+					return
+				}
+				if j == i%20 {
+					// Close from one side or the other, while the
+					// session may be parked, waking or reading.
+					if i%2 == 0 {
+						go sess.Close()
+					} else {
+						go peerSess.Close()
+					}
+				}
+				if j%5 == 0 {
+					waitParked(sess)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	done := make(chan struct{})
+	go func() {
+		cli.Close()
+		srv.Close()
+		<-served
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the peers did not close")
+	}
+	if n := srv.CountSession() + cli.CountSession(); n != 0 {
+		t.Fatalf("%d sessions left after Close", n)
+	}
+}
+
+// waitParked waits, for 2 s at most, until sess's connection is parked in
+// the poller or the session is closed (elsewhere than on Linux, not at
+// all).
+func waitParked(sess Session) {
+	if runtime.GOOS != "linux" {
+		return
+	}
+	s := sess.(*session)
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if s.closed.Load() || s.sock.Load().parkState.Load() == readParked {
+			return
+		}
+	}
 }
