@@ -1,7 +1,10 @@
 package tp
 
 import (
+	"net"
+	"os"
 	"syscall"
+	"time"
 
 	"github.com/teleport-go/teleport/internal/netpoll"
 )
@@ -11,9 +14,10 @@ import (
 // on a goroutine of its own, so that it costs no stack at all. When bytes
 // arrive, or the connection ends, a goroutine of the read pool resumes the
 // reading (resume), reads what came and lingers for more (readFrames), and
-// parks the connection again once it goes quiet. A connection that cannot
-// park (TLS, in-memory pipes, WebSocket, a session with a read timeout,
-// systems other than Linux) is read by readLoop on a goroutine of its own.
+// parks the connection again once it goes quiet. A session's read timeout
+// is kept by a timer while it is parked. A connection that cannot park
+// (TLS, in-memory pipes, WebSocket, systems other than Linux) is read by
+// readLoop on a goroutine of its own.
 
 // The states of sockRef.parkState.
 const (
@@ -27,46 +31,61 @@ const (
 // when it can be, on a goroutine of its own otherwise. The caller has
 // counted it in the peer's readLoops.
 func (s *session) startReading(sock *sockRef) {
-	if !s.park(sock) {
+	if s.park(sock) != parked {
 		go s.readLoop(sock)
 	}
 }
 
-// park hands sock's wait for its next frame to the peer's poller, and
-// reports whether it did: the caller's goroutine then leaves the reading
-// to whichever goroutine resume runs on. When park returns false, the
-// caller reads on.
-func (s *session) park(sock *sockRef) bool {
-	if s.ReadTimeout() > 0 {
-		return false // a deadline needs a blocked read to expire
-	}
+// What park did.
+const (
+	parked      = iota // the poller waits for sock; the caller leaves it
+	parkWoken          // bytes, or the end, came while parking: read on
+	parkRefused        // sock cannot wait in the poller: wait on a goroutine
+)
+
+// park hands sock's wait for its next frame to the peer's poller. When it
+// returns parked, the caller's goroutine leaves the reading to whichever
+// goroutine resume runs on; otherwise the caller reads on. A session with
+// a read timeout parks with a timer that ends the wait as a read deadline
+// would (see expire).
+func (s *session) park(sock *sockRef) int {
 	pc, ok := sock.Socket.(interface {
 		PollConn() (syscall.RawConn, bool)
 	})
 	if !ok {
-		return false
+		return parkRefused
 	}
 	rc, ok := pc.PollConn()
 	if !ok {
-		return false
+		return parkRefused
 	}
 	poller := s.peer.readPoller()
 	if poller == nil {
-		return false
+		return parkRefused
 	}
 	if sock.resume == nil {
 		sock.resume = func() { s.resume(sock) }
 		sock.wakeFn = sock.wake
 	}
 	sock.parkState.Store(readParking)
-	err := poller.Arm(&sock.watch, rc, sock.wakeFn)
-	if err == nil && sock.parkState.CompareAndSwap(readParking, readParked) {
-		return true
+	rt := s.ReadTimeout()
+	if rt > 0 {
+		sock.startIdleTimer(rt)
 	}
-	// Arm failed, or the poller or Close woke sock meanwhile: this
-	// goroutine reads on, and an event of that arm will be stale.
-	sock.parkState.Store(readRunning)
-	return false
+	if err := poller.Arm(&sock.watch, rc, sock.wakeFn); err != nil {
+		sock.parkState.Store(readRunning)
+		return parkRefused
+	}
+	if !sock.parkState.CompareAndSwap(readParking, readParked) {
+		// The poller or Close woke sock meanwhile: an event of this
+		// arm, if one is still due, will be stale.
+		sock.parkState.Store(readRunning)
+		return parkWoken
+	}
+	if rt > 0 && monoNow() >= sock.idleDeadline.Load() {
+		sock.expire() // the timer fired while sock was being parked
+	}
+	return parked
 }
 
 // wake is called by the poller when a parked connection has bytes to read
@@ -81,9 +100,7 @@ func (s *sockRef) wake() {
 			}
 		case readParked:
 			if s.parkState.CompareAndSwap(readParked, readRunning) {
-				if readPool.Go(s.resume) != nil {
-					go s.resume() // the pool is full: one goroutine more
-				}
+				s.goResume()
 				return
 			}
 		default:
@@ -92,39 +109,90 @@ func (s *sockRef) wake() {
 	}
 }
 
-// resume reads what arrived on sock, a connection the poller woke, and
-// parks it again when it goes quiet; it runs on a goroutine of the read
-// pool, which it hands back then.
+// goResume runs resume on a goroutine of the read pool.
+func (s *sockRef) goResume() {
+	if readPool.Go(s.resume) != nil {
+		go s.resume() // the pool is full: one goroutine more
+	}
+}
+
+// monoEpoch anchors monoNow.
+var monoEpoch = time.Now()
+
+// monoNow returns the monotonic time in nanoseconds since monoEpoch.
+func monoNow() int64 { return int64(time.Since(monoEpoch)) }
+
+// startIdleTimer has expire end sock's wait d from now.
+func (s *sockRef) startIdleTimer(d time.Duration) {
+	s.idleDeadline.Store(monoNow() + int64(d))
+	if s.idleTimer == nil {
+		s.idleTimer = time.AfterFunc(d, s.expire)
+	} else {
+		s.idleTimer.Reset(d)
+	}
+}
+
+// expire ends the wait of a parked connection whose read timeout has
+// passed: resume then fails the read with a timeout, as a blocked read's
+// deadline would. A timer of an earlier wait, firing late, finds the
+// deadline of the current one not yet passed, or sock not parked.
+func (s *sockRef) expire() {
+	if monoNow() < s.idleDeadline.Load() {
+		return
+	}
+	if s.parkState.CompareAndSwap(readParked, readRunning) {
+		s.timedOut.Store(true)
+		s.goResume()
+	}
+}
+
+// readTimeoutError is what a read whose deadline passed returns.
+func (s *sockRef) readTimeoutError() error {
+	local := s.LocalAddr()
+	return &net.OpError{Op: "read", Net: local.Network(), Source: local, Addr: s.RemoteAddr(), Err: os.ErrDeadlineExceeded}
+}
+
+// resume reads what arrived on sock, a connection the poller woke (or
+// whose read timeout passed), and parks it again when it goes quiet; it
+// runs on a goroutine of the read pool, which it hands back then.
 func (s *session) resume(sock *sockRef) {
 	for sock != nil {
-		sock.setReadDeadline(s.ReadTimeout())
 		next := sock
-		if err := sock.waitRead(); err != nil {
-			next = s.readFailed(sock, err)
+		if sock.timedOut.Swap(false) {
+			next = s.readFailed(sock, sock.readTimeoutError())
 		} else {
-			next = s.readFrames(sock)
+			sock.setReadDeadline(s.ReadTimeout())
+			if err := sock.waitRead(); err != nil {
+				next = s.readFailed(sock, err)
+			} else {
+				next = s.readFrames(sock)
+			}
 		}
 		if next != sock {
 			s.leftSock(sock)
 		}
-		if sock = next; sock == nil || s.park(sock) {
+		if sock = next; sock == nil {
 			break
 		}
-		if s.ReadTimeout() > 0 {
-			// A wait with a deadline: on a goroutine of the smallest
-			// stack, not on this one of the pool.
+		switch s.park(sock) {
+		case parked:
+			return
+		case parkRefused:
+			// Wait on a goroutine of the smallest stack, not on this
+			// one of the pool.
 			go s.readLoop(sock)
 			return
 		}
 	}
-	if sock == nil {
-		s.peer.readLoops.Done()
-	}
+	s.peer.readLoops.Done()
 }
 
 // leftSock is called when the reading of sock is over: its registration
 // with the poller, if it has one, goes.
 func (s *session) leftSock(sock *sockRef) {
+	if sock.idleTimer != nil {
+		sock.idleTimer.Stop()
+	}
 	if sock.resume != nil {
 		if poller := s.peer.readPoller(); poller != nil {
 			poller.Forget(&sock.watch)

@@ -106,15 +106,35 @@ func TestIdleSessionsWaitInThePoller(t *testing.T) {
 	}
 }
 
-// TestReadTimeoutWaitsOnAGoroutine: a session with a read timeout cannot
-// park (the timeout needs a blocked read), and is still closed by it.
-func TestReadTimeoutWaitsOnAGoroutine(t *testing.T) {
-	p := newPair(t, &PeerConfig{DefaultReadTimeout: 300 * time.Millisecond}, nil, regHome)
+// TestReadTimeoutOfAParkedSession: a session with a read timeout parks
+// too, and its timer keeps the timeout: traffic within it keeps the
+// session, silence for longer closes it.
+func TestReadTimeoutOfAParkedSession(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	p := newPair(t, &PeerConfig{DefaultReadTimeout: timeout}, nil, regHome)
 	var sum int
 	if rerr := p.cliSess.Pull("/home/test_add", &[2]int{1, 2}, &sum).Rerror(); rerr != nil {
 		t.Fatal(rerr)
 	}
+	if runtime.GOOS == "linux" {
+		waitFor(t, "the sessions to park", func() bool { return readingGoroutines() == 0 })
+	}
+	// Pulls 100 ms apart, for three timeouts: each one parks and wakes
+	// the server's session, and resets its timer.
+	start := time.Now()
+	tick := time.NewTicker(timeout / 3)
+	defer tick.Stop()
+	for time.Since(start) < 3*timeout {
+		<-tick.C
+		if rerr := p.cliSess.Pull("/home/test_add", &[2]int{1, 2}, &sum).Rerror(); rerr != nil {
+			t.Fatalf("pull after %v: %v", time.Since(start), rerr)
+		}
+	}
+	silent := time.Now()
 	waitFor(t, "the read timeout to close the session", func() bool { return p.srvSess.(*session).closed.Load() })
+	if d := time.Since(silent); d < timeout-timeout/10 {
+		t.Fatalf("closed %v after the last pull, before the %v timeout", d, timeout)
+	}
 }
 
 // TestReadTimeoutSetOnAParkedSession: a read timeout set while the session

@@ -42,7 +42,7 @@ func (s *session) readLoop(sock *sockRef) {
 		if next != sock {
 			s.leftSock(sock)
 		}
-		if sock = next; sock != nil && s.park(sock) {
+		if sock = next; sock != nil && s.park(sock) == parked {
 			return
 		}
 	}

@@ -224,6 +224,12 @@ type sockRef struct {
 	// on the first park, before parkState leaves readRunning.
 	resume func()
 	wakeFn func()
+	// idleTimer ends a parked wait at the session's read timeout (see
+	// expire), idleDeadline being when (monoNow); timedOut tells resume
+	// that it did. idleTimer is made on the first park with a timeout.
+	idleTimer    *time.Timer
+	idleDeadline atomic.Int64
+	timedOut     atomic.Bool
 }
 
 // Close closes the connection. One parked in the poller is woken to read
