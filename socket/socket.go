@@ -58,6 +58,10 @@ type socket struct {
 	public   lazymap.Map
 	fromPool bool
 	closed   atomic.Bool
+
+	// rc is what PollConn returns, made on its first call: a park then
+	// allocates nothing. Owned by the reading goroutine.
+	rc syscall.RawConn
 }
 
 var _ Socket = (*socket)(nil)
@@ -96,6 +100,7 @@ func (s *socket) init(c net.Conn, protoFunc []ProtoFunc) {
 	s.id.Store(nil)
 	s.public.Reset()
 	s.closed.Store(false)
+	s.rc = nil
 }
 
 // sockIO is what a Proto reads and writes: reads go through the socket's
@@ -228,8 +233,14 @@ func (s *socket) PollConn() (rc syscall.RawConn, ok bool) {
 	if !idle || !isRaw {
 		return nil, false
 	}
-	rc, err := sc.SyscallConn()
-	return rc, err == nil
+	if s.rc == nil {
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			return nil, false
+		}
+		s.rc = rc
+	}
+	return s.rc, true
 }
 
 // WaitRead blocks until the next frame's first bytes have arrived (or the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Poller waits for the connections of its armed Watches on one goroutine,
@@ -21,6 +22,9 @@ type Poller struct {
 	free    []int32
 	closed  bool
 	done    chan struct{}
+
+	swept time.Time // the last sweep (see sweep)
+	fires []func()  // sweep's scratch
 }
 
 // Watch is one connection's registration with a Poller. Its zero value is
@@ -32,6 +36,13 @@ type Watch struct {
 	slot  int32 // index in watches plus one; 0: none taken
 	gen   int32
 	added bool // registered with the epoll instance: Arm re-arms it
+	armed bool // armed and not fired yet; guarded by the poller's mu
+
+	// Arm's epoll_ctl, its event and its error, kept here so that a
+	// re-arm allocates nothing.
+	ctl    func(fd uintptr)
+	ev     syscall.EpollEvent
+	ctlErr error
 }
 
 // wakeSlot marks the event of the wake pipe.
@@ -80,34 +91,42 @@ func (p *Poller) Arm(w *Watch, rc syscall.RawConn, fire func()) error {
 	p.gens[w.slot-1]++
 	w.gen = p.gens[w.slot-1]
 	w.rc, w.fire = rc, fire
+	w.armed = true
 	p.mu.Unlock()
 
-	ev := syscall.EpollEvent{
+	w.ev = syscall.EpollEvent{
 		Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT,
 		Fd:     w.slot,
 		Pad:    w.gen,
 	}
-	var ctlErr error
+	if w.ctl == nil {
+		// Made once per Watch: a re-arm allocates nothing.
+		w.ctl = func(fd uintptr) {
+			op := syscall.EPOLL_CTL_MOD
+			if !w.added {
+				op = syscall.EPOLL_CTL_ADD
+			}
+			w.ctlErr = syscall.EpollCtl(p.epfd, op, int(fd), &w.ev)
+			if w.ctlErr == syscall.ENOENT && op == syscall.EPOLL_CTL_MOD {
+				w.ctlErr = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &w.ev)
+			}
+		}
+	}
 	// Control holds the descriptor open: it cannot be closed, and its
 	// number given to another connection, while it is registered here.
-	err := rc.Control(func(fd uintptr) {
-		op := syscall.EPOLL_CTL_MOD
-		if !w.added {
-			op = syscall.EPOLL_CTL_ADD
-		}
-		ctlErr = syscall.EpollCtl(p.epfd, op, int(fd), &ev)
-		if ctlErr == syscall.ENOENT && op == syscall.EPOLL_CTL_MOD {
-			ctlErr = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
-		}
-	})
+	err := rc.Control(w.ctl)
+	ctlErr := w.ctlErr
+	if err == nil && ctlErr == nil {
+		w.added = true
+		return nil
+	}
+	p.mu.Lock()
+	w.armed = false
+	p.mu.Unlock()
 	if err != nil {
 		return ErrClosed
 	}
-	if ctlErr != nil {
-		return ctlErr
-	}
-	w.added = true
-	return nil
+	return ctlErr
 }
 
 // take gives w a free slot; p.mu is held.
@@ -142,7 +161,7 @@ func (p *Poller) Forget(w *Watch) {
 	p.mu.Lock()
 	p.watches[w.slot-1] = nil
 	p.free = append(p.free, w.slot)
-	w.slot, w.gen, w.fire = 0, 0, nil
+	w.slot, w.gen, w.fire, w.armed = 0, 0, nil, false
 	p.mu.Unlock()
 }
 
@@ -168,13 +187,17 @@ func (p *Poller) Close() error {
 func (p *Poller) run() {
 	defer close(p.done)
 	events := make([]syscall.EpollEvent, 128)
+	p.swept = time.Now()
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, -1)
+		n, err := syscall.EpollWait(p.epfd, events, int(sweepEvery/time.Millisecond))
 		if err != nil {
 			if errors.Is(err, syscall.EINTR) {
 				continue
 			}
 			return // EBADF or EINVAL: nothing more can be waited for
+		}
+		if time.Since(p.swept) >= sweepEvery {
+			p.sweep()
 		}
 		for i := range events[:n] {
 			if events[i].Fd == wakeSlot {
@@ -187,6 +210,33 @@ func (p *Poller) run() {
 	}
 }
 
+// sweepEvery is how often the poller looks for armed connections closed
+// under it: closing a descriptor drops it from the epoll set without an
+// event, so one closed by its owner rather than through the caller of Arm
+// would otherwise never fire.
+const sweepEvery = time.Second
+
+// sweep fires every armed watch whose connection is closed.
+func (p *Poller) sweep() {
+	p.mu.Lock()
+	for _, w := range p.watches {
+		if w != nil && w.armed && w.rc.Control(nopControl) != nil {
+			w.armed = false
+			p.fires = append(p.fires, w.fire)
+		}
+	}
+	fires := p.fires
+	p.mu.Unlock()
+	for i, fire := range fires {
+		fire()
+		fires[i] = nil
+	}
+	p.fires = fires[:0]
+	p.swept = time.Now()
+}
+
+func nopControl(uintptr) {}
+
 // firing returns the callback of the watch an event names, or nil when
 // the event is stale: its slot was forgotten, or taken again since.
 func (p *Poller) firing(slot, gen int32) func() {
@@ -196,8 +246,9 @@ func (p *Poller) firing(slot, gen int32) func() {
 		return nil
 	}
 	w := p.watches[slot-1]
-	if w == nil || w.gen != gen {
+	if w == nil || w.gen != gen || !w.armed {
 		return nil
 	}
+	w.armed = false
 	return w.fire
 }

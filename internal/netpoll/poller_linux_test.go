@@ -202,3 +202,19 @@ func TestArmAfterClose(t *testing.T) {
 		t.Fatalf("Arm after Close: %v, want ErrClosed", err)
 	}
 }
+
+// TestArmedConnClosedUnderItFires: a connection closed by its owner while
+// armed (not through whoever armed it) leaves the epoll set without an
+// event; the poller still fires its watch, so that its reader notices.
+func TestArmedConnClosedUnderItFires(t *testing.T) {
+	p := newPoller(t)
+	_, b := tcpPair(t)
+	fired := make(chan struct{}, 2)
+	var w Watch
+	if err := p.Arm(&w, rawConn(t, b), func() { fired <- struct{}{} }); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	waitFired(t, fired)
+	p.Forget(&w)
+}
