@@ -1,6 +1,7 @@
 package tp
 
 import (
+	"math"
 	"net"
 	"os"
 	"syscall"
@@ -71,6 +72,11 @@ func (s *session) park(sock *sockRef) int {
 	rt := s.ReadTimeout()
 	if rt > 0 {
 		sock.startIdleTimer(rt)
+	} else if sock.idleTimer != nil {
+		// The timeout was removed: the timer of an earlier wait must
+		// not end this one.
+		sock.idleDeadline.Store(math.MaxInt64)
+		sock.idleTimer.Stop()
 	}
 	if err := poller.Arm(&sock.watch, rc, sock.wakeFn); err != nil {
 		sock.parkState.Store(readRunning)
