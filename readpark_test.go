@@ -1,6 +1,7 @@
 package tp
 
 import (
+	"net"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -227,5 +228,90 @@ func waitParked(sess Session) {
 		if s.closed.Load() || s.sock.Load().parkState.Load() == readParked {
 			return
 		}
+	}
+}
+
+// TestParkedSessionSeesItsConnClosedUnderIt: the connection of a parked
+// session is closed by its owner (the conn given to ServeConn), not through
+// the session. A goroutine blocked in Read saw that at once; a session
+// parked in the poller must see it too, rather than stay open forever
+// (closing an fd drops it from epoll without any event).
+func TestParkedSessionSeesItsConnClosedUnderIt(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the poller is Linux's epoll")
+	}
+	srv := NewPeer(nil)
+	cli := NewPeer(nil)
+	regHome(srv, cli)
+	lis := listenLoopback(t)
+	defer lis.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := lis.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	cliSess, rerr := cli.Dial(lis.Addr().String())
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	conn := <-accepted
+	if conn == nil {
+		t.Fatal("accept failed")
+	}
+	srvSess, err := srv.ServeConn(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		done := make(chan struct{})
+		go func() { cli.Close(); srv.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("the peers did not close")
+		}
+	}()
+	var sum int
+	if rerr := cliSess.Pull("/home/test_add", &[2]int{1, 2}, &sum).Rerror(); rerr != nil {
+		t.Fatal(rerr)
+	}
+	s := srvSess.(*session)
+	waitFor(t, "the server session to park", func() bool { return s.sock.Load().parkState.Load() == readParked })
+
+	conn.Close() // by its owner, not by the session
+
+	waitFor(t, "the server session to see its connection closed", func() bool { return s.closed.Load() })
+}
+
+// TestReadTimeoutRemovedWhileParked: a session parks with a read timeout,
+// which is then removed (SetReadTimeout(0)); the timer of that earlier
+// wait must not close the session once it parks again without one.
+func TestReadTimeoutRemovedWhileParked(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the poller is Linux's epoll")
+	}
+	p := newPair(t, nil, nil, regHome)
+	s := p.srvSess.(*session)
+	parked := func() bool { return s.sock.Load().parkState.Load() == readParked }
+	var sum int
+	p.srvSess.SetReadTimeout(400 * time.Millisecond)
+	if rerr := p.cliSess.Pull("/home/test_add", &[2]int{1, 2}, &sum).Rerror(); rerr != nil {
+		t.Fatal(rerr)
+	}
+	waitFor(t, "the server session to park with its timeout", parked)
+	p.srvSess.SetReadTimeout(0)
+	start := time.Now()
+	if rerr := p.cliSess.Pull("/home/test_add", &[2]int{1, 2}, &sum).Rerror(); rerr != nil {
+		t.Fatal(rerr)
+	}
+	waitFor(t, "the server session to park without a timeout", parked)
+	// Well past the deadline of the earlier wait.
+	waitFor(t, "a second", func() bool { return time.Since(start) > time.Second || s.closed.Load() })
+	if s.closed.Load() {
+		t.Fatal("a read timeout removed before the session parked closed it")
 	}
 }

@@ -2,21 +2,32 @@ package tp
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 )
 
+// schemeRuns numbers the schemes the tests register: the registry is
+// global, and a test may run more than once in a process (-count).
+var schemeRuns atomic.Int32
+
+// testScheme returns a scheme named after name that no test registered yet.
+func testScheme(name string) string {
+	return fmt.Sprintf("%s-%d", name, schemeRuns.Add(1))
+}
+
 // TestRegDialer dials through a registered scheme, redials through it, and
 // leaves other addresses to the peer's Network.
 func TestRegDialer(t *testing.T) {
 	lis := listenLoopback(t)
 	var dials atomic.Int32
-	RegDialer("test-tcp", func(ctx context.Context, p *Peer, addr string) (net.Conn, error) {
+	scheme := testScheme("test-tcp")
+	RegDialer(scheme, func(ctx context.Context, p *Peer, addr string) (net.Conn, error) {
 		dials.Add(1)
 		var d net.Dialer
-		return d.DialContext(ctx, "tcp", strings.TrimPrefix(addr, "test-tcp://"))
+		return d.DialContext(ctx, "tcp", strings.TrimPrefix(addr, scheme+"://"))
 	})
 	watch := &acceptWatch{ch: make(chan PreSession, 4)}
 	srv := NewPeer(nil, watch)
@@ -30,7 +41,7 @@ func TestRegDialer(t *testing.T) {
 		<-served
 	})
 
-	sess, rerr := cli.Dial("test-tcp://" + lis.Addr().String())
+	sess, rerr := cli.Dial(scheme + "://" + lis.Addr().String())
 	if rerr != nil {
 		t.Fatalf("Dial: %v", rerr)
 	}
@@ -60,7 +71,8 @@ func TestRegDialer(t *testing.T) {
 
 func TestRegDialerPanics(t *testing.T) {
 	dial := func(context.Context, *Peer, string) (net.Conn, error) { return nil, nil }
-	RegDialer("test-dup", dial)
+	dup, unused := testScheme("test-dup"), testScheme("test-nil")
+	RegDialer(dup, dial)
 	for _, tt := range []struct {
 		name   string
 		scheme string
@@ -69,8 +81,8 @@ func TestRegDialerPanics(t *testing.T) {
 	}{
 		{"empty scheme", "", dial, "invalid scheme"},
 		{"scheme with ://", "a://", dial, "invalid scheme"},
-		{"nil DialFunc", "test-nil", nil, "nil DialFunc"},
-		{"duplicate", "test-dup", dial, "registered twice"},
+		{"nil DialFunc", unused, nil, "nil DialFunc"},
+		{"duplicate", dup, dial, "registered twice"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			defer func() {
