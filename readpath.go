@@ -7,6 +7,7 @@ import (
 	"net"
 	"reflect"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/teleport-go/teleport/socket"
@@ -49,17 +50,36 @@ func (s *session) readLoop(sock *sockRef) {
 	s.peer.readLoops.Done()
 }
 
+// busyRead is how a read loop has a goroutine of the read pool read the
+// frames that arrived on its connection: mu is held by the read loop while
+// run reads; run leaves the connection to read next in next and unlocks
+// mu. Each connection has its own, since the two connections of a
+// session moving to another (goaway) are read at the same time.
+type busyRead struct {
+	mu   sync.Mutex
+	next *sockRef
+	run  func()
+}
+
 // readBusy has a goroutine of the read pool read the frames that have
 // arrived on sock, and returns the connection to wait on next, or nil.
 func (s *session) readBusy(sock *sockRef) *sockRef {
-	s.busyMu.Lock()
-	s.busySock = sock
-	if readPool.Go(s.busyFn) != nil {
-		s.runBusy() // the pool refused: read here, at the cost of stack
+	b := sock.busy
+	if b == nil {
+		b = new(busyRead)
+		b.run = func() {
+			b.next = s.readFrames(sock)
+			b.mu.Unlock()
+		}
+		sock.busy = b
 	}
-	s.busyMu.Lock() // until runBusy is done
-	next := s.busySock
-	s.busyMu.Unlock()
+	b.mu.Lock()
+	if readPool.Go(b.run) != nil {
+		b.run() // the pool refused: read here, at the cost of stack
+	}
+	b.mu.Lock() // until run is done
+	next := b.next
+	b.mu.Unlock()
 	return next
 }
 
@@ -68,12 +88,6 @@ func (s *session) readBusy(sock *sockRef) *sockRef {
 // loop: a session under load is read with one system call per batch and
 // no hand-off, an idle one waits at the smallest cost.
 const busyLinger = 20 * time.Millisecond
-
-// runBusy is readFrames for readBusy, on a goroutine of the read pool.
-func (s *session) runBusy() {
-	s.busySock = s.readFrames(s.busySock)
-	s.busyMu.Unlock()
-}
 
 // readFrames reads the frames that arrived on sock, and more as long as
 // they come within busyLinger of each other. It returns the connection to

@@ -163,13 +163,6 @@ type session struct {
 	closeCh       atomic.Pointer[chan struct{}]
 	closeChClosed atomic.Bool
 
-	// busyMu is held by the read loop while runBusy reads what arrived
-	// on busySock; runBusy leaves the connection to read next in busySock
-	// and unlocks it. busyFn is runBusy, bound once.
-	busyMu   sync.Mutex
-	busySock *sockRef
-	busyFn   func()
-
 	// calls holds what handlers' contexts need, made on first use (see
 	// callState): most sessions' handlers never ask for one.
 	calls atomic.Pointer[callState]
@@ -230,6 +223,11 @@ type sockRef struct {
 	idleTimer    *time.Timer
 	idleDeadline atomic.Int64
 	timedOut     atomic.Bool
+
+	// busy hands the reading of sock from its read loop to a goroutine
+	// of the read pool and back (see readBusy); made on first use, as
+	// only connections that cannot park have a read loop.
+	busy *busyRead
 }
 
 // Close closes the connection. One parked in the poller is woken to read
@@ -329,7 +327,6 @@ func newSession(p *Peer, conn net.Conn, protoFunc []socket.ProtoFunc) *session {
 	if len(protoFunc) > 0 {
 		s.dial = &dialInfo{protoFunc: protoFunc}
 	}
-	s.busyFn = s.runBusy
 	s.readTimeout.Store(int64(p.cfg.DefaultReadTimeout))
 	s.writeTimeout.Store(int64(p.cfg.DefaultWriteTimeout))
 	s.sock.Store(newSockRef(conn, protoFunc, p.cfg.DefaultWriteTimeout))
