@@ -256,6 +256,52 @@ func TestMaxSessions(t *testing.T) {
 	}
 }
 
+// TestAcceptedSessionCountedOnce: the accept loop counts a connection as
+// starting until its session is in the table, and not a moment longer: a
+// session counted twice made MaxSessions refuse the next connection (seen
+// under load as a refused second session at MaxSessions 2). settled runs
+// once, with the session already in the table, or once on a refusal.
+func TestAcceptedSessionCountedOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		cfg       *PeerConfig
+		wantTable int // sessions in the table when settled runs
+	}{
+		{"accepted", nil, 1},
+		{"accepted with no session limit", &PeerConfig{MaxSessions: -1}, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPair(t, tt.cfg, nil, nil)
+			before := p.srv.CountSession()
+			srvConn, cliConn := net.Pipe()
+			defer cliConn.Close()
+			var calls, inTable int
+			sess, err := p.srv.serveConn(srvConn, nil, func() {
+				calls++
+				inTable = p.srv.CountSession() - before
+			})
+			if err != nil || sess == nil {
+				t.Fatalf("serveConn: %v", err)
+			}
+			if calls != 1 || inTable != tt.wantTable {
+				t.Fatalf("settled ran %d times with %d new sessions in the table, want once with %d", calls, inTable, tt.wantTable)
+			}
+		})
+	}
+	t.Run("refused", func(t *testing.T) {
+		p := newPair(t, &PeerConfig{MaxSessions: 1}, nil, nil)
+		srvConn, cliConn := net.Pipe()
+		defer cliConn.Close()
+		calls := 0
+		if _, err := p.srv.serveConn(srvConn, nil, func() { calls++ }); err == nil {
+			t.Fatal("serveConn past MaxSessions succeeded")
+		}
+		if calls != 1 {
+			t.Fatalf("settled ran %d times on a refusal, want once", calls)
+		}
+	})
+}
+
 // TestRejectOverload: past MaxSessionHandlers with RejectOverload, a pull
 // is answered 503 at once and its handler does not run; without it, the
 // pull waits its turn.

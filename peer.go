@@ -136,7 +136,7 @@ func (p *Peer) DialContext(ctx context.Context, addr string, protoFunc ...socket
 		s.closeBy(fmt.Errorf("PostDial: %s", rerr))
 		return nil, rerr
 	}
-	if err := p.startSession(s); err != nil {
+	if err := p.startSession(s, nil); err != nil {
 		return nil, rerrDialFailed.wrap(err, "")
 	}
 	Debugf("tp: dialed %s (session %s)", addr, s.Id())
@@ -192,13 +192,16 @@ func (p *Peer) addReadLoop() bool {
 }
 
 // startSession adds s to the table and starts its read loop; it fails once
-// the peer is closing.
-func (p *Peer) startSession(s *session) error {
+// the peer is closing. added, when not nil, runs once s is in the table.
+func (p *Peer) startSession(s *session, added func()) error {
 	if !p.addReadLoop() {
 		s.closeBy(errors.New("peer is closed"))
 		return errors.New("tp: peer is closed")
 	}
 	p.sessions.add(s)
+	if added != nil {
+		added()
+	}
 	s.started.Store(true)
 	s.startReading(s.sock.Load())
 	return nil
@@ -207,6 +210,20 @@ func (p *Peer) startSession(s *session) error {
 // ServeConn starts a session on an accepted connection: PostAccept hooks,
 // then the read loop. It returns once the session is running.
 func (p *Peer) ServeConn(conn net.Conn, protoFunc ...socket.ProtoFunc) (Session, error) {
+	return p.serveConn(conn, protoFunc, nil)
+}
+
+// serveConn is ServeConn. settled, when not nil, runs exactly once: when
+// the session is in the table, or when the connection is refused; the
+// accept loop counts the connection as starting until then, and a session
+// counted in both would make MaxSessions refuse a connection too early.
+func (p *Peer) serveConn(conn net.Conn, protoFunc []socket.ProtoFunc, settled func()) (Session, error) {
+	if settled != nil {
+		var once sync.Once
+		settle := settled
+		settled = func() { once.Do(settle) }
+		defer settled()
+	}
 	if limit := p.cfg.MaxSessions; limit > 0 && p.sessions.len() >= limit {
 		conn.Close()
 		return nil, fmt.Errorf("tp: ServeConn: %d sessions open, the most PeerConfig.MaxSessions allows", limit)
@@ -216,7 +233,7 @@ func (p *Peer) ServeConn(conn net.Conn, protoFunc ...socket.ProtoFunc) (Session,
 		s.closeBy(fmt.Errorf("PostAccept: %s", rerr))
 		return nil, rerr.ToError()
 	}
-	if err := p.startSession(s); err != nil {
+	if err := p.startSession(s, settled); err != nil {
 		return nil, err
 	}
 	Debugf("tp: accepted %s (session %s)", conn.RemoteAddr(), s.Id())
@@ -308,8 +325,7 @@ func (p *Peer) Serve(lis net.Listener, protoFunc ...socket.ProtoFunc) error {
 		}
 		p.starting.Add(1)
 		go func() {
-			defer p.starting.Add(-1)
-			if _, err := p.ServeConn(conn, protoFunc...); err != nil {
+			if _, err := p.serveConn(conn, protoFunc, func() { p.starting.Add(-1) }); err != nil {
 				Noticef("tp: refused %s: %v", conn.RemoteAddr(), err)
 			}
 		}()
