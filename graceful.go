@@ -72,16 +72,18 @@ func graceTimeout(timeout []time.Duration) time.Duration {
 }
 
 // GraceSignal waits for a signal: SIGINT or SIGTERM shuts the process down
-// gracefully, SIGUSR2 reboots it. Run it on its own goroutine, or last in
-// main.
+// gracefully, SIGUSR2 reboots it (on systems that have SIGUSR2; Windows
+// has not). Run it on its own goroutine, or last in main.
 func GraceSignal() {
 	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR2)
+	signal.Notify(ch, append([]os.Signal{syscall.SIGINT, syscall.SIGTERM}, rebootSignals...)...)
 	sig := <-ch
 	signal.Stop(ch)
-	if sig == syscall.SIGUSR2 {
-		Reboot()
-		return
+	for _, r := range rebootSignals {
+		if sig == r {
+			Reboot()
+			return
+		}
 	}
 	Shutdown()
 }

@@ -1,3 +1,5 @@
+//go:build !windows
+
 // Command graceful reboots a server under load without a failed pull.
 //
 // It starts a server in a child process, pulls from it continuously on
