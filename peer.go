@@ -219,9 +219,14 @@ func (p *Peer) ServeConn(conn net.Conn, protoFunc ...socket.ProtoFunc) (Session,
 // counted in both would make MaxSessions refuse a connection too early.
 func (p *Peer) serveConn(conn net.Conn, protoFunc []socket.ProtoFunc, settled func()) (Session, error) {
 	if settled != nil {
-		var once sync.Once
-		settle := settled
-		settled = func() { once.Do(settle) }
+		// Called on this goroutine only: by startSession, else on return.
+		done, settle := false, settled
+		settled = func() {
+			if !done {
+				done = true
+				settle()
+			}
+		}
 		defer settled()
 	}
 	if limit := p.cfg.MaxSessions; limit > 0 && p.sessions.len() >= limit {

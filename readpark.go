@@ -163,21 +163,7 @@ func (s *sockRef) readTimeoutError() error {
 // runs on a goroutine of the read pool, which it hands back then.
 func (s *session) resume(sock *sockRef) {
 	for sock != nil {
-		next := sock
-		if sock.timedOut.Swap(false) {
-			next = s.readFailed(sock, sock.readTimeoutError())
-		} else {
-			sock.setReadDeadline(s.ReadTimeout())
-			if err := sock.waitRead(); err != nil {
-				next = s.readFailed(sock, err)
-			} else {
-				next = s.readFrames(sock)
-			}
-		}
-		if next != sock {
-			s.leftSock(sock)
-		}
-		if sock = next; sock == nil {
+		if sock = s.readRound(sock, true); sock == nil {
 			break
 		}
 		switch s.park(sock) {
@@ -191,6 +177,30 @@ func (s *session) resume(sock *sockRef) {
 		}
 	}
 	s.peer.readLoops.Done()
+}
+
+// readRound waits for sock's next frames (they have arrived when the
+// poller woke it) and reads them: on this goroutine when onPool (one of the
+// read pool), through readBusy otherwise (a read loop's small stack). It
+// returns the connection to go on with, or nil when the reading is over.
+func (s *session) readRound(sock *sockRef, onPool bool) *sockRef {
+	next := sock
+	if sock.timedOut.Swap(false) {
+		next = s.readFailed(sock, sock.readTimeoutError())
+	} else {
+		sock.setReadDeadline(s.ReadTimeout())
+		if err := sock.waitRead(); err != nil {
+			next = s.readFailed(sock, err)
+		} else if onPool {
+			next = s.readFrames(sock)
+		} else {
+			next = s.readBusy(sock)
+		}
+	}
+	if next != sock {
+		s.leftSock(sock)
+	}
+	return next
 }
 
 // leftSock is called when the reading of sock is over: its registration

@@ -33,17 +33,7 @@ import (
 // connection to the poller once it can wait there.
 func (s *session) readLoop(sock *sockRef) {
 	for sock != nil {
-		sock.setReadDeadline(s.ReadTimeout())
-		next := sock
-		if err := sock.waitRead(); err != nil {
-			next = s.readFailed(sock, err)
-		} else {
-			next = s.readBusy(sock)
-		}
-		if next != sock {
-			s.leftSock(sock)
-		}
-		if sock = next; sock != nil && s.park(sock) == parked {
+		if sock = s.readRound(sock, false); sock != nil && s.park(sock) == parked {
 			return
 		}
 	}
