@@ -255,6 +255,16 @@ func (b *Balancer) update(list []Instance) {
 	b.rebuildLocked()
 }
 
+// setSession sets e's session (nil: none) and recomputes picks in one
+// step under b.mu, so that Stats never shows an instance ready that calls
+// cannot be sent to yet.
+func (b *Balancer) setSession(e *endpoint, s *session) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e.sess.Store(s)
+	b.rebuildLocked()
+}
+
 // rebuild recomputes picks after an endpoint's session came or went.
 func (b *Balancer) rebuild() {
 	b.mu.Lock()
@@ -464,13 +474,11 @@ func (e *endpoint) run() {
 			continue
 		}
 		s := sess.(*session)
-		e.sess.Store(s)
-		b.rebuild()
+		b.setSession(e, s)
 		Debugf("tp: balancer %q: instance %s is ready", b.cfg.Service, e.addr)
 		select {
 		case <-s.closedCh():
-			e.sess.Store(nil)
-			b.rebuild()
+			b.setSession(e, nil)
 			if s.draining.Load() {
 				// It said goodbye (a goaway) and its calls
 				// finished: it may come back at once (a reboot).

@@ -39,7 +39,7 @@ func (b *Balancer) Pull(uri string, args interface{}, reply interface{}, setting
 	})
 	if last == nil || rerr != last.rerr {
 		// No instance to send it to.
-		last = &PullCmd{reply: reply, rerr: rerr, start: time.Now()}
+		last = &PullCmd{reply: reply, rerr: rerr, start: monoNow()}
 		last.output.SetUri(uri)
 	}
 	return last

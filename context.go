@@ -147,7 +147,7 @@ type handlerCtx struct {
 	rawBody socket.RawBody
 	pullCmd *PullCmd // the pull a reply answers
 	public  goutil.Map
-	start   time.Time
+	start   int64   // monoNow when the header was read
 	rerr    *Rerror // a stage's error: the message is not handled
 	bodyErr error   // the body could not be decoded
 	query   url.Values

@@ -14,7 +14,7 @@ import (
 // logHandled logs a handled pull (INFO) or push (DEBUG), and any handler
 // slower than SlowCometDuration at WARNING.
 func (s *session) logHandled(c *handlerCtx, kind string) {
-	cost := time.Since(c.start)
+	cost := time.Duration(monoNow() - c.start)
 	slow := s.peer.cfg.SlowCometDuration > 0 && cost > s.peer.cfg.SlowCometDuration
 	level := levelDebug
 	if kind == "pull" {

@@ -18,7 +18,7 @@ type PullCmd struct {
 	reply   interface{}
 	rerr    *Rerror
 	doneCh  chan *PullCmd
-	start   time.Time
+	start   int64 // monoNow when the pull began
 	cost    time.Duration
 	public  goutil.Map
 	stopCtx func() bool // stops the context watch, when there is one
@@ -102,7 +102,7 @@ func (c *PullCmd) PublicLen() int { return c.Public().Len() }
 // (or never put it there).
 func (c *PullCmd) end(rerr *Rerror) {
 	c.rerr = rerr
-	c.cost = time.Since(c.start)
+	c.cost = time.Duration(monoNow() - c.start)
 	if c.stopCtx != nil {
 		c.stopCtx()
 	}

@@ -211,7 +211,7 @@ func (s *session) remoteClosedWrite(sock *sockRef) {
 // packet, runs the header hooks, and returns the object its body decodes
 // into (nil discards the body).
 func (c *handlerCtx) bindBody(socket.Header) interface{} {
-	c.start = time.Now()
+	c.start = monoNow()
 	switch c.input.Ptype() {
 	case TypeReply:
 		return c.bindReply()
@@ -275,7 +275,7 @@ func (c *handlerCtx) bindCall(router *Router) interface{} {
 	}
 	if c.input.Ptype() == TypePull {
 		if left, ok := timeoutOf(&c.input); ok {
-			c.deadline = c.start.Add(left)
+			c.deadline = time.Now().Add(left)
 		}
 	}
 	if h.isUnknown {

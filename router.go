@@ -303,8 +303,10 @@ func makeHandlers(typ byte, prefix string, ctrlStruct interface{}, plugins *plug
 
 // handleFunc calls method on a pooled controller whose embedded PullCtx
 // (pull) or PushCtx is set to the message's context; a pull's result
-// becomes the reply.
+// becomes the reply. The method is called directly where its shape allows
+// (see directCall), through reflection otherwise.
 func handleFunc(ci *ctrlInfo, method reflect.Value, pull bool) func(*handlerCtx) {
+	direct := makeDirectCall(method, pull)
 	return func(c *handlerCtx) {
 		ctrl := ci.pool.Get().(*ctrlObj)
 		if pull {
@@ -312,19 +314,29 @@ func handleFunc(ci *ctrlInfo, method reflect.Value, pull bool) func(*handlerCtx)
 		} else {
 			*(*PushCtx)(ctrl.ctx) = c
 		}
-		c.callArgs[0], c.callArgs[1] = ctrl.v, c.arg
 		defer func() {
 			ctrl.v.Elem().SetZero()
 			ci.pool.Put(ctrl)
 		}()
-		rets := method.Call(c.callArgs[:])
-		if !pull {
-			return
+		var (
+			body interface{}
+			rerr *Rerror
+		)
+		if direct.ok() {
+			body, rerr = direct.call(ctrl.v.UnsafePointer(), c.arg.UnsafePointer())
+		} else {
+			c.callArgs[0], c.callArgs[1] = ctrl.v, c.arg
+			rets := method.Call(c.callArgs[:])
+			if pull {
+				body, rerr = rets[0].Interface(), rets[1].Interface().(*Rerror)
+			}
 		}
-		if rerr := rets[1].Interface().(*Rerror); rerr != nil {
+		switch {
+		case !pull:
+		case rerr != nil:
 			c.rerr = rerr
-			return
+		default:
+			c.output.SetBody(body)
 		}
-		c.output.SetBody(rets[0].Interface())
 	}
 }

@@ -538,7 +538,7 @@ func (s *session) Pull(uri string, args interface{}, reply interface{}, setting 
 }
 
 func (s *session) AsyncPull(uri string, args interface{}, reply interface{}, done chan *PullCmd, setting ...socket.PacketSetting) {
-	cmd := &PullCmd{sess: s, reply: reply, doneCh: done, start: time.Now()}
+	cmd := &PullCmd{sess: s, reply: reply, doneCh: done, start: monoNow()}
 	out := &cmd.output
 	seq := s.seq.Add(1)
 	s.fillOutput(out, TypePull, seq, uri, args, setting)

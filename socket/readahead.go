@@ -16,7 +16,12 @@ const directReadMax = 16
 // one holds no buffer but its few inline bytes.
 type readAhead struct {
 	conn io.Reader
-	size int // the size of the buffers it takes
+	size int // the base size of the buffers it takes
+	// grow is the size class of the next buffer, size<<grow: a read that
+	// fills its buffer moves it up (to maxReadGrow), one that uses a
+	// quarter or less moves it down. A connection receiving large batches
+	// reads them in fewer system calls; a quiet one keeps small buffers.
+	grow uint8
 
 	// Owned by the single reader (the socket serialises ReadPacket).
 	data   []byte  // the buffer: inline[:], (*pooled), or nil
@@ -26,18 +31,27 @@ type readAhead struct {
 	inline [directReadMax]byte
 }
 
-// readBuffers pools read-ahead buffers; one of another size than the
-// current setting is dropped rather than reused.
-var readBuffers sync.Pool
+// maxReadGrow bounds the growth of a read-ahead buffer to 8 times its
+// base size (64 KiB by default).
+const maxReadGrow = 3
+
+// readBuffers pools read-ahead buffers, one pool per size class; a buffer
+// of no class of the current base size is dropped rather than reused.
+var readBuffers [maxReadGrow + 1]sync.Pool
 
 func (b *readAhead) reset(conn io.Reader, size int) {
 	b.release()
-	b.conn, b.size, b.err = conn, size, nil
+	b.conn, b.size, b.grow, b.err = conn, size, 0, nil
 }
 
 func (b *readAhead) release() {
 	if b.pooled != nil {
-		readBuffers.Put(b.pooled)
+		for k := range readBuffers {
+			if len(*b.pooled) == b.size<<k {
+				readBuffers[k].Put(b.pooled)
+				break
+			}
+		}
 		b.pooled = nil
 	}
 	b.data, b.r, b.w = nil, 0, 0
@@ -69,6 +83,7 @@ func (b *readAhead) Read(p []byte) (int, error) {
 // the rest.
 func (b *readAhead) fillAndCopy(p []byte) (int, error) {
 	n, err := b.conn.Read(b.data)
+	b.adapt(n)
 	m := copy(p, b.data[:n])
 	if m == n {
 		b.release()
@@ -139,6 +154,7 @@ func (b *readAhead) fill() error {
 	}
 	b.take()
 	n, err := b.conn.Read(b.data)
+	b.adapt(n)
 	if n == 0 {
 		b.release()
 		if err == nil {
@@ -153,13 +169,26 @@ func (b *readAhead) fill() error {
 // Buffered returns how many bytes can be read without a system call.
 func (b *readAhead) Buffered() int { return b.w - b.r }
 
-// take gets a buffer of the current size from the pool.
+// take gets a buffer of the current size class from the pool.
 func (b *readAhead) take() {
-	if v, ok := readBuffers.Get().(*[]byte); ok && len(*v) == b.size {
+	size := b.size << b.grow
+	if v, ok := readBuffers[b.grow].Get().(*[]byte); ok && len(*v) == size {
 		b.pooled = v
 	} else {
-		buf := make([]byte, b.size)
+		buf := make([]byte, size)
 		b.pooled = &buf
 	}
 	b.data = *b.pooled
+}
+
+// adapt moves the size class after a read of n bytes into the buffer:
+// up when the read filled it (more was likely waiting), down when it
+// used a quarter or less.
+func (b *readAhead) adapt(n int) {
+	switch {
+	case n == len(b.data) && b.grow < maxReadGrow:
+		b.grow++
+	case n <= len(b.data)/4 && b.grow > 0:
+		b.grow--
+	}
 }

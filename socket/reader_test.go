@@ -103,6 +103,59 @@ func TestIdleSocketHoldsNoReadBuffer(t *testing.T) {
 	}
 }
 
+// TestReadBufferFollowsBatches: a connection whose reads fill the
+// read-ahead buffer reads the next batch into a larger one, up to
+// maxReadGrow classes, so that a burst of frames costs fewer system calls;
+// once reads use a quarter of the buffer or less, it shrinks back.
+func TestReadBufferFollowsBatches(t *testing.T) {
+	const base = 1 << 10
+	tests := []struct {
+		name    string
+		arrive  []int // bytes waiting before each fill
+		classes []uint8
+	}{
+		{"full reads grow it to the top class", []int{base, 2 * base, 4 * base, 8 * base, 8 * base}, []uint8{1, 2, 3, 3, 3}},
+		{"small reads keep the base size", []int{100, 100, 200}, []uint8{0, 0, 0}},
+		{"small reads after a burst shrink it", []int{base, 2 * base, 100, 100, 100}, []uint8{1, 2, 1, 0, 0}},
+		{"half a buffer keeps the class", []int{base, base}, []uint8{1, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var conn chunkReader
+			var ra readAhead
+			ra.reset(&conn, base)
+			defer ra.release()
+			for i, n := range tt.arrive {
+				size := base // the buffer this fill reads into
+				if i > 0 {
+					size = base << tt.classes[i-1]
+				}
+				conn.left = n
+				if err := ra.fill(); err != nil {
+					t.Fatal(err)
+				}
+				if got := ra.Buffered(); got != min(n, size) || len(ra.data) != size {
+					t.Fatalf("fill %d: %d bytes buffered of %d", i, got, n)
+				}
+				if ra.grow != tt.classes[i] {
+					t.Fatalf("fill %d of %d bytes: class %d, want %d", i, n, ra.grow, tt.classes[i])
+				}
+				ra.r = ra.w // consumed
+			}
+		})
+	}
+}
+
+// chunkReader returns up to left zero bytes per Read, as a socket returns
+// what has arrived.
+type chunkReader struct{ left int }
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	n := min(len(p), c.left)
+	c.left -= n
+	return n, nil
+}
+
 // TestDeclaredSizeReservesLittle: a head declaring a frame of 1 GiB followed
 // by a few bytes makes the frame buffer grow with what arrived, not with the
 // declared size.
