@@ -211,10 +211,9 @@ func (s *session) remoteClosedWrite(sock *sockRef) {
 // packet, runs the header hooks, and returns the object its body decodes
 // into (nil discards the body).
 func (c *handlerCtx) bindBody(socket.Header) interface{} {
-	c.start = monoNow()
 	switch c.input.Ptype() {
 	case TypeReply:
-		return c.bindReply()
+		return c.bindReply() // its pull keeps the time it began
 	case TypePull:
 		return c.bindCall(c.sess.peer.PullRouter)
 	case TypePush:
@@ -249,6 +248,7 @@ func (c *handlerCtx) bindReply() interface{} {
 // the peer's, then the route's. An error is kept in c.rerr: a pull is
 // answered with it, a push dropped.
 func (c *handlerCtx) bindCall(router *Router) interface{} {
+	c.start = monoNow()
 	p := c.sess.peer
 	if p.rejecting.Load() {
 		c.rerr = rerrServiceUnavailable.withDetail("peer is closing")
