@@ -105,12 +105,15 @@ func (p *Peer) SetTLSConfig(cfg *tls.Config) { p.tlsConfig.Store(cfg) }
 // TLSConfig returns the TLS configuration in use, or nil.
 func (p *Peer) TLSConfig() *tls.Config { return p.tlsConfig.Load() }
 
+// getCtx returns a pooled handlerCtx for a message on s. Every context
+// enters the pool through putCtx, which resets it, or new.
 func (p *Peer) getCtx(s *session) *handlerCtx {
 	c := p.ctxPool.Get().(*handlerCtx)
-	c.reset(s)
+	c.sess = s
 	return c
 }
 
+// putCtx resets c, dropping what it refers to, and pools it.
 func (p *Peer) putCtx(c *handlerCtx) {
 	c.reset(nil)
 	p.ctxPool.Put(c)
