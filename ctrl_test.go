@@ -16,6 +16,9 @@ func (h *Home) Echo(s *string) (string, *Rerror) { return *s, nil }
 
 func (h *Home) Bytes(b *[]byte) ([]byte, *Rerror) { return *b, nil }
 
+// BytesPtr is Bytes with a pointer result: a shape called directly.
+func (h *Home) BytesPtr(b *[]byte) (*[]byte, *Rerror) { return b, nil }
+
 func (h *Home) Fail(code *int32) (interface{}, *Rerror) {
 	return nil, NewRerror(*code, "failed on purpose", "code asked for")
 }

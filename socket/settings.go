@@ -28,8 +28,12 @@ func init() {
 	keepAlivePeriod.Store(int64(DefaultKeepAlivePeriod))
 }
 
-// SetReadBufferSize sets the size of each socket's read buffer; n <= 0
-// restores DefaultReadBufferSize.
+// SetReadBufferSize sets the base size of each socket's read buffers; n <= 0
+// restores DefaultReadBufferSize. A buffer is taken from a pool while
+// frames are being read and given back once they are consumed. A
+// connection whose read fills its buffer takes one twice the size for the
+// next read, up to 8 times the base size; one whose reads use a quarter of
+// it or less goes back down.
 func SetReadBufferSize(n int) {
 	if n <= 0 {
 		n = DefaultReadBufferSize
@@ -37,7 +41,7 @@ func SetReadBufferSize(n int) {
 	readBufferSize.Store(int64(n))
 }
 
-// ReadBufferSize returns the size of each socket's read buffer.
+// ReadBufferSize returns the base size of each socket's read buffers.
 func ReadBufferSize() int { return int(readBufferSize.Load()) }
 
 // SetNoDelay sets TCP_NODELAY on new TCP sockets (true by default: the
