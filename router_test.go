@@ -261,7 +261,7 @@ func TestRouteNaming(t *testing.T) {
 			want: []string{"/other/ping"}},
 		{name: "Home.TestAdd",
 			reg:  func(p *Peer) { p.PullRouter.Reg(new(Home)) },
-			want: []string{"/home/bytes", "/home/ctx", "/home/echo", "/home/fail", "/home/meta", "/home/nothing", "/home/panic", "/home/sleep", "/home/test_add"}},
+			want: []string{"/home/bytes", "/home/bytes_ptr", "/home/ctx", "/home/echo", "/home/fail", "/home/meta", "/home/nothing", "/home/panic", "/home/sleep", "/home/test_add"}},
 		{name: "nested groups, slashes cleaned",
 			reg:  func(p *Peer) { p.PullRouter.Group("v1").Group("/api/").Reg(new(Other)) },
 			want: []string{"/v1/api/other/ping"}},
