@@ -490,9 +490,10 @@ func (e *endpoint) run() {
 				Noticef("tp: balancer %q: lost instance %s; probing again in about %v", b.cfg.Service, e.addr, backoff)
 			}
 		case <-e.ctx.Done():
-			e.sess.Store(nil)
-			if !b.isClosed() {
-				b.rebuild()
+			if b.isClosed() {
+				e.sess.Store(nil)
+			} else {
+				b.setSession(e, nil)
 				e.drain(s)
 			}
 			_ = s.Close()

@@ -2,6 +2,7 @@ package tp
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -156,5 +157,31 @@ func TestDirectCallAllocs(t *testing.T) {
 	ctrl, arg := unsafe.Pointer(&callShapes{}), unsafe.Pointer(new(int))
 	if n := testing.AllocsPerRun(100, func() { d.call(ctrl, arg) }); n != 0 {
 		t.Errorf("%v allocations per direct call, want 0", n)
+	}
+}
+
+// CallPanics is a controller whose handlers of the direct shapes panic.
+type CallPanics struct{ PullCtx }
+
+func (*CallPanics) Ptr(*struct{}) (*struct{}, *Rerror)   { panic("direct boom ptr") }
+func (*CallPanics) Any(*struct{}) (interface{}, *Rerror) { panic("direct boom any") }
+func (*CallPanics) Fine(a *string) (*string, *Rerror)    { return a, nil }
+
+// TestDirectCallPanics: a panic in a directly called handler is answered
+// CodeInternalServerError like one through reflection, and the session
+// and the pooled controller go on serving.
+func TestDirectCallPanics(t *testing.T) {
+	atDefaultLogLevel(t)
+	p := newPair(t, nil, nil, func(srv, _ *Peer) { srv.PullRouter.Reg(new(CallPanics)) })
+	for _, uri := range []string{"/call_panics/ptr", "/call_panics/any"} {
+		var reply struct{}
+		rerr := p.cliSess.Pull(uri, struct{}{}, &reply).Rerror()
+		if rerr == nil || rerr.Code != CodeInternalServerError || !strings.Contains(rerr.Detail, "direct boom") {
+			t.Fatalf("%s: %v, want CodeInternalServerError naming the panic", uri, rerr)
+		}
+	}
+	var got string
+	if rerr := p.cliSess.Pull("/call_panics/fine", "still here", &got).Rerror(); rerr != nil || got != "still here" {
+		t.Fatalf("after the panics: %q, %v", got, rerr)
 	}
 }

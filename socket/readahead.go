@@ -17,10 +17,12 @@ const directReadMax = 16
 type readAhead struct {
 	conn io.Reader
 	size int // the base size of the buffers it takes
-	// grow is the size class of the next buffer, size<<grow: a read that
-	// fills its buffer moves it up (to maxReadGrow), one that uses a
-	// quarter or less moves it down. A connection receiving large batches
-	// reads them in fewer system calls; a quiet one keeps small buffers.
+	// grow is the size class, size<<grow, of the buffer fill reads the
+	// next batch of frames into: a fill that fills its buffer moves it up
+	// (to maxReadGrow), one that uses a quarter or less moves it down, and
+	// one that ends with nothing resets it. A connection receiving large
+	// batches reads them in fewer system calls; a quiet one keeps small
+	// buffers. The rest of a frame is always read into a base-size buffer.
 	grow uint8
 
 	// Owned by the single reader (the socket serialises ReadPacket).
@@ -75,7 +77,10 @@ func (b *readAhead) Read(p []byte) (int, error) {
 	if len(p) <= directReadMax || len(p) >= b.size {
 		return b.conn.Read(p)
 	}
-	b.take()
+	// The rest of a frame, smaller than a base buffer: it may be all the
+	// peer sends for a while, so the read waits in a buffer of the base
+	// size, not of the size class the earlier batches grew.
+	b.take(0)
 	return b.fillAndCopy(p)
 }
 
@@ -83,7 +88,6 @@ func (b *readAhead) Read(p []byte) (int, error) {
 // the rest.
 func (b *readAhead) fillAndCopy(p []byte) (int, error) {
 	n, err := b.conn.Read(b.data)
-	b.adapt(n)
 	m := copy(p, b.data[:n])
 	if m == n {
 		b.release()
@@ -152,10 +156,11 @@ func (b *readAhead) fill() error {
 	if done, err := b.ready(); done {
 		return err
 	}
-	b.take()
+	b.take(b.grow)
 	n, err := b.conn.Read(b.data)
 	b.adapt(n)
 	if n == 0 {
+		b.grow = 0 // the wait ended with nothing: the batches are over
 		b.release()
 		if err == nil {
 			err = io.ErrNoProgress
@@ -169,10 +174,10 @@ func (b *readAhead) fill() error {
 // Buffered returns how many bytes can be read without a system call.
 func (b *readAhead) Buffered() int { return b.w - b.r }
 
-// take gets a buffer of the current size class from the pool.
-func (b *readAhead) take() {
-	size := b.size << b.grow
-	if v, ok := readBuffers[b.grow].Get().(*[]byte); ok && len(*v) == size {
+// take gets a buffer of size class k from the pool.
+func (b *readAhead) take(k uint8) {
+	size := b.size << k
+	if v, ok := readBuffers[k].Get().(*[]byte); ok && len(*v) == size {
 		b.pooled = v
 	} else {
 		buf := make([]byte, size)
@@ -181,7 +186,7 @@ func (b *readAhead) take() {
 	b.data = *b.pooled
 }
 
-// adapt moves the size class after a read of n bytes into the buffer:
+// adapt moves the size class after fill read n bytes into the buffer:
 // up when the read filled it (more was likely waiting), down when it
 // used a quarter or less.
 func (b *readAhead) adapt(n int) {

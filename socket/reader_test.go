@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"testing/iotest"
@@ -146,13 +147,69 @@ func TestReadBufferFollowsBatches(t *testing.T) {
 	}
 }
 
+// TestGrownReadBufferNotHeldByAStall: once batches have grown the read
+// buffer, a peer that sends the start of a small frame and stalls makes
+// the rest wait in a base-size buffer, not the grown one; and a wait that
+// ends with nothing drops the growth.
+func TestGrownReadBufferNotHeldByAStall(t *testing.T) {
+	const base = 1 << 10
+	grown := func(t *testing.T) (*readAhead, *chunkReader) {
+		conn := new(chunkReader)
+		ra := new(readAhead)
+		ra.reset(conn, base)
+		for _, n := range []int{base, 2 * base, 4 * base} {
+			conn.left = n
+			if err := ra.fill(); err != nil {
+				t.Fatal(err)
+			}
+			ra.r = ra.w
+		}
+		if ra.grow != 3 {
+			t.Fatalf("class %d after full reads, want 3", ra.grow)
+		}
+		return ra, conn
+	}
+	t.Run("the rest of a frame", func(t *testing.T) {
+		ra, conn := grown(t)
+		defer ra.release()
+		conn.left = 1 // all the peer sends of a 500-byte rest
+		n, err := ra.Read(make([]byte, 500))
+		if n != 1 || err != nil {
+			t.Fatalf("read %d, %v", n, err)
+		}
+		if conn.lastLen != base {
+			t.Fatalf("the rest was read into %d bytes, want the base %d", conn.lastLen, base)
+		}
+	})
+	t.Run("a wait that ends with nothing", func(t *testing.T) {
+		ra, conn := grown(t)
+		defer ra.release()
+		conn.err = os.ErrDeadlineExceeded
+		if err := ra.fill(); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("fill: %v", err)
+		}
+		if ra.grow != 0 || ra.data != nil {
+			t.Fatalf("after an empty wait: class %d, buffer held %v", ra.grow, ra.data != nil)
+		}
+	})
+}
+
 // chunkReader returns up to left zero bytes per Read, as a socket returns
-// what has arrived.
-type chunkReader struct{ left int }
+// what has arrived, then err; it records the size of the last buffer it
+// was given.
+type chunkReader struct {
+	left    int
+	err     error
+	lastLen int
+}
 
 func (c *chunkReader) Read(p []byte) (int, error) {
+	c.lastLen = len(p)
 	n := min(len(p), c.left)
 	c.left -= n
+	if n == 0 {
+		return 0, c.err
+	}
 	return n, nil
 }
 

@@ -28,12 +28,14 @@ func init() {
 	keepAlivePeriod.Store(int64(DefaultKeepAlivePeriod))
 }
 
-// SetReadBufferSize sets the base size of each socket's read buffers; n <= 0
-// restores DefaultReadBufferSize. A buffer is taken from a pool while
-// frames are being read and given back once they are consumed. A
-// connection whose read fills its buffer takes one twice the size for the
-// next read, up to 8 times the base size; one whose reads use a quarter of
-// it or less goes back down.
+// SetReadBufferSize sets the base size of the read buffers of the sockets
+// set up afterwards; n <= 0 restores DefaultReadBufferSize. A buffer is
+// taken from a pool while frames are being read and given back once they
+// are consumed. A connection whose read fills its buffer takes one twice
+// the size for the next batch, up to 8 times the base size; one whose
+// reads use a quarter of it or less, or whose wait ends with nothing, goes
+// back down. The rest of a frame that has not all arrived is always read
+// into a buffer of the base size.
 func SetReadBufferSize(n int) {
 	if n <= 0 {
 		n = DefaultReadBufferSize
