@@ -265,13 +265,8 @@ func (b *Balancer) setSession(e *endpoint, s *session) {
 	b.rebuildLocked()
 }
 
-// rebuild recomputes picks after an endpoint's session came or went.
-func (b *Balancer) rebuild() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.rebuildLocked()
-}
-
+// rebuildLocked recomputes picks after the endpoints or their sessions
+// changed; b.mu is held.
 func (b *Balancer) rebuildLocked() {
 	var eps []*endpoint
 	for _, e := range b.endpoints {
