@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/server [-l 127.0.0.1:8972] [-kind teleport] [-cpuprofile cpu.out]
+//	go run ./cmd/server [-l 127.0.0.1:8972] [-kind teleport] [-cpuprofile cpu.out] [-memprofile mem.out]
 package main
 
 import (
@@ -23,6 +23,7 @@ func main() {
 		listen = flag.String("l", "127.0.0.1:8972", "listen address")
 		kind   = flag.String("kind", "teleport", "runner to serve: "+strings.Join(runner.Names(), ", "))
 		cpuOut = flag.String("cpuprofile", "", "write a CPU profile of the server to this file (for go tool pprof)")
+		memOut = flag.String("memprofile", "", "write an allocation profile of the server to this file when it stops (for go tool pprof -sample_index=alloc_space)")
 	)
 	flag.Parse()
 	if *cpuOut != "" {
@@ -39,6 +40,10 @@ func main() {
 			pprof.StopCPUProfile()
 			f.Close()
 		}()
+	}
+
+	if *memOut != "" {
+		defer writeMemProfile(*memOut)
 	}
 
 	r, err := runner.Lookup(*kind)
@@ -58,5 +63,19 @@ func main() {
 	<-sigCh
 	if err := stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "server: stop:", err)
+	}
+}
+
+// writeMemProfile writes the allocations sampled since the start to path.
+func writeMemProfile(path string) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "server: memprofile:", err)
 	}
 }
