@@ -30,6 +30,11 @@ const (
 	// maxPending is the most bytes queued for the flusher before writers
 	// wait for it: a bound on memory, not on batching.
 	maxPending = 4 << 20
+	// yieldAfterAlone is how many flushes in a row without company make
+	// the flusher stop yielding before it writes; yieldProbe is how often
+	// it yields anyway, to find out whether company is back.
+	yieldAfterAlone = 4
+	yieldProbe      = 8
 	// maxKeptBuffer bounds the write buffers pooled between flushes.
 	maxKeptBuffer = 4 << 20
 	// firstReadStep is how much of a frame is read before its buffer
@@ -62,6 +67,13 @@ type fastProto struct {
 	// drained wakes writers waiting for the queue to shrink below
 	// maxPending.
 	drained sync.Cond
+	// alone counts the flushes in a row that had no company: no frame
+	// joined the flusher's while it yielded or wrote. Past yieldAfterAlone
+	// the flusher writes at once, yielding only on every yieldProbe-th
+	// flush to notice company coming back.
+	alone   int
+	flushes uint
+	yields  uint // flushes that yielded, for tests
 
 	// Owned by the single caller of Unpack.
 	head     [frameHeadLen]byte
@@ -142,7 +154,9 @@ func appendPayload(b []byte, p *Packet) ([]byte, error) {
 // flusher: it yields once, so that the goroutines ready to write (handlers
 // finishing together, callers pulling at once) append their frames, then
 // sends everything queued at once (one writev over TCP), and repeats until
-// the queue is empty. The other writers only queue. No lock is held across
+// the queue is empty. A connection whose recent flushes found no company
+// skips the yield, which would only delay its frame, but for one flush in
+// yieldProbe. The other writers only queue. No lock is held across
 // a Write, and only small frames are copied (see writeQueue).
 //
 // A writer whose frame is sent by the flusher returns before the Write: a
@@ -168,11 +182,22 @@ func (f *fastProto) write(frame *[]byte) error {
 		return nil
 	}
 	f.flushing = true
+	// Yield so that the writers ready to run queue their frames too and
+	// share the write; unless recent flushes found no company, when
+	// yielding only adds latency (a lone caller, a quiet connection).
+	f.flushes++
+	yield := f.alone < yieldAfterAlone || f.flushes%yieldProbe == 0
+	if yield {
+		f.yields++
+	}
 	f.wmu.Unlock()
 
-	runtime.Gosched()
+	if yield {
+		runtime.Gosched()
+	}
 
 	f.wmu.Lock()
+	company := f.queue.frames > 1
 	for f.queue != nil {
 		q := f.queue
 		f.queue = nil
@@ -181,6 +206,7 @@ func (f *fastProto) write(frame *[]byte) error {
 		err := q.writeTo(f.w)
 		q.release()
 		f.wmu.Lock()
+		company = company || f.queue != nil // frames came during the write
 		if err != nil {
 			f.werr = err
 			if f.queue != nil {
@@ -192,6 +218,11 @@ func (f *fastProto) write(frame *[]byte) error {
 			f.wmu.Unlock()
 			return err
 		}
+	}
+	if company {
+		f.alone = 0
+	} else if f.alone < yieldAfterAlone {
+		f.alone++
 	}
 	f.flushing = false
 	f.wmu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -196,5 +197,73 @@ func TestPollConnAllocs(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { s.PollConn() }); n > 0 {
 		t.Errorf("PollConn: %v allocations", n)
+	}
+}
+
+// gateWriter is a connection whose Write of a frame can be held until a
+// gate opens, to let other writers queue behind it.
+type gateWriter struct {
+	bytes.Buffer
+	hold chan struct{} // when non-nil, Write waits for it to close
+}
+
+func (g *gateWriter) Write(p []byte) (int, error) {
+	if g.hold != nil {
+		<-g.hold
+	}
+	return g.Buffer.Write(p)
+}
+
+// TestFlusherYieldsOnlyWithCompany: a connection whose writers come one
+// at a time stops yielding before each write after yieldAfterAlone
+// flushes, yielding on every yieldProbe-th flush only; frames that join a
+// flush make it yield before every write again.
+func TestFlusherYieldsOnlyWithCompany(t *testing.T) {
+	var conn gateWriter
+	f := NewFastProtoFunc(struct {
+		io.Reader
+		io.Writer
+	}{nil, &conn}).(*fastProto)
+	pack := func() {
+		if err := f.Pack(NewPacket(WithSeq(1), WithPtype(1), WithUri("/a"), WithBodyCodec('s'), WithBody("x"))); err != nil {
+			t.Error(err)
+		}
+	}
+	const lone = 20
+	for range lone {
+		pack()
+	}
+	// Flushes 1 to 4 yield; of 5 to 20, the 8th and the 16th.
+	if want := uint(yieldAfterAlone + 2); f.yields != want {
+		t.Fatalf("%d lone flushes yielded %d times, want %d", lone, f.yields, want)
+	}
+
+	// The next flush finds a frame queued while it writes: company.
+	conn.hold = make(chan struct{})
+	first := make(chan struct{})
+	go func() { pack(); close(first) }()
+	waitQueued := func(n int) {
+		for {
+			f.wmu.Lock()
+			queued := f.flushing && (n == 0 || f.queue != nil && f.queue.frames >= n)
+			f.wmu.Unlock()
+			if queued {
+				return
+			}
+			runtime.Gosched()
+		}
+	}
+	waitQueued(0) // the flusher is in its Write
+	second := make(chan struct{})
+	go func() { pack(); close(second) }()
+	waitQueued(1) // the second frame waits behind it
+	close(conn.hold)
+	<-first
+	<-second
+	conn.hold = nil
+	before := f.yields
+	pack()
+	if f.yields != before+1 {
+		t.Fatalf("after a flush with company, the next one did not yield (%d yields, had %d)", f.yields, before)
 	}
 }

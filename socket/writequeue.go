@@ -17,6 +17,8 @@ type writeQueue struct {
 	segs  net.Buffers // what is queued, segment by segment
 	owned []*[]byte   // the pooled buffer behind each segment
 	n     int         // bytes queued
+	// frames counts the frames queued.
+	frames int
 	// tailIsCopy says that the last segment is a tail buffer small frames
 	// are copied into, not a large frame of its own.
 	tailIsCopy bool
@@ -36,6 +38,7 @@ var tailBuffers = sync.Pool{New: func() any {
 // a large one becomes a segment of its own.
 func (q *writeQueue) add(frame *[]byte) {
 	q.n += len(*frame)
+	q.frames++
 	if len(*frame) > tailMax/4 {
 		q.segs = append(q.segs, *frame)
 		q.owned = append(q.owned, frame)
@@ -87,6 +90,6 @@ func (q *writeQueue) release() {
 		}
 		q.owned[i], q.segs[i] = nil, nil
 	}
-	q.owned, q.segs, q.n, q.tailIsCopy = q.owned[:0], q.segs[:0], 0, false
+	q.owned, q.segs, q.n, q.frames, q.tailIsCopy = q.owned[:0], q.segs[:0], 0, 0, false
 	writeQueues.Put(q)
 }
