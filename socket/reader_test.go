@@ -292,22 +292,8 @@ func TestWriteTimeoutCountsFromTheBlockedWrite(t *testing.T) {
 // pooled buffer, and a busy reader may wait with a deadline only on the
 // connections where a timed-out read leaves them usable.
 func TestFillAndReadTimeoutSafe(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lis.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := lis.Accept()
-		accepted <- c
-	}()
-	c, err := net.Dial("tcp", lis.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, srv := tcpConnPair(t)
 	defer c.Close()
-	srv := <-accepted
 	defer srv.Close()
 	s := NewSocket(srv).(*socket)
 	if !s.ReadTimeoutSafe() {
