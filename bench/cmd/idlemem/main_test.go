@@ -5,9 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/teleport-go/teleport/bench/internal/syncbuf"
 	"github.com/teleport-go/teleport/internal/leaktest"
 )
 
@@ -20,27 +20,9 @@ func TestMain(m *testing.M) {
 	leaktest.VerifyTestMain(m)
 }
 
-// lockedBuffer is a log both children's stderr copiers may write at once.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestMeasure(t *testing.T) {
 	heap := filepath.Join(t.TempDir(), "heap")
-	var log lockedBuffer
+	var log syncbuf.Buffer
 	cfg := config{exe: os.Args[0], sessions: 200, batch: 50, bigSize: 64 << 10, budgetKiB: 4, heapProfile: heap, log: &log}
 	res, err := measure(cfg)
 	if err != nil {

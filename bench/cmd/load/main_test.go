@@ -5,13 +5,13 @@ import (
 	"errors"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/teleport-go/teleport/internal/leaktest"
 
 	"github.com/teleport-go/teleport/bench/internal/stats"
+	"github.com/teleport-go/teleport/bench/internal/syncbuf"
 )
 
 // TestMain lets run re-execute the test binary as its child server, as
@@ -24,27 +24,8 @@ func TestMain(m *testing.M) {
 	leaktest.VerifyTestMain(m)
 }
 
-// lockedBuffer is a log that the child's stderr copier and the test's
-// goroutine may write at once.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestRun(t *testing.T) {
-	var log lockedBuffer
+	var log syncbuf.Buffer
 	cfg := config{
 		exe: os.Args[0], kind: "teleport", sessions: 20, pulls: 5,
 		duration: 1500 * time.Millisecond, warmup: 300 * time.Millisecond, every: 200 * time.Millisecond,
