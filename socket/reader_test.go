@@ -11,6 +11,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/teleport-go/teleport/internal/loopback"
 	"github.com/teleport-go/teleport/utils"
 )
 
@@ -292,9 +293,7 @@ func TestWriteTimeoutCountsFromTheBlockedWrite(t *testing.T) {
 // pooled buffer, and a busy reader may wait with a deadline only on the
 // connections where a timed-out read leaves them usable.
 func TestFillAndReadTimeoutSafe(t *testing.T) {
-	c, srv := tcpConnPair(t)
-	defer c.Close()
-	defer srv.Close()
+	c, srv := loopback.TCPPair(t)
 	s := NewSocket(srv).(*socket)
 	if !s.ReadTimeoutSafe() {
 		t.Fatal("a TCP socket says a timed-out read is unsafe")

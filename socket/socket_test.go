@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/teleport-go/teleport/internal/loopback"
 	"go.uber.org/goleak"
 )
 
@@ -25,37 +26,13 @@ func socketPair(t testing.TB, transport string) (a, b Socket) {
 	case "pipe":
 		ca, cb = net.Pipe()
 	case "tcp":
-		ca, cb = tcpConnPair(t)
+		ca, cb = loopback.TCPPair(t)
 	default:
 		t.Fatalf("unknown transport %q", transport)
 	}
 	a, b = NewSocket(ca), NewSocket(cb)
 	t.Cleanup(func() { a.Close(); b.Close() })
 	return a, b
-}
-
-// tcpConnPair returns the dialing and the accepted end of a loopback TCP
-// connection; the caller closes them.
-func tcpConnPair(t testing.TB) (dialed, accepted net.Conn) {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lis.Close()
-	acceptCh := make(chan net.Conn, 1)
-	go func() {
-		c, _ := lis.Accept()
-		acceptCh <- c
-	}()
-	if dialed, err = net.Dial("tcp", lis.Addr().String()); err != nil {
-		t.Fatal(err)
-	}
-	if accepted = <-acceptCh; accepted == nil {
-		dialed.Close()
-		t.Fatal("accept failed")
-	}
-	return dialed, accepted
 }
 
 var transports = []string{"pipe", "tcp"}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/teleport-go/teleport/internal/loopback"
 	"go.uber.org/goleak"
 )
 
@@ -22,34 +23,10 @@ var transports = []struct {
 	pair func(t *testing.T) (net.Conn, net.Conn)
 }{
 	{"pipe", func(*testing.T) (net.Conn, net.Conn) { return net.Pipe() }},
-	{"tcp", tcpPair},
-}
-
-func tcpPair(t *testing.T) (net.Conn, net.Conn) {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lis.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := lis.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}()
-	a, err := net.Dial("tcp", lis.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, ok := <-accepted
-	if !ok {
-		t.Fatal("accept failed")
-	}
-	return a, b
+	{"tcp", func(t *testing.T) (net.Conn, net.Conn) {
+		d, a := loopback.TCPPair(t)
+		return d, a
+	}},
 }
 
 // readAll reads c until it fails, on its own goroutine, and delivers what

@@ -3,40 +3,15 @@
 package netpoll
 
 import (
-	"net"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/teleport-go/teleport/internal/loopback"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := l.Accept()
-		accepted <- c
-	}()
-	a, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := <-accepted
-	if b == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { a.Close(); b.Close() })
-	return a.(*net.TCPConn), b.(*net.TCPConn)
-}
 
 func rawConn(t *testing.T, c syscall.Conn) syscall.RawConn {
 	t.Helper()
@@ -71,7 +46,7 @@ func waitFired(t *testing.T, fired <-chan struct{}) {
 // round trip through the poller shows that the first one had its chance.
 func notFired(t *testing.T, p *Poller, fired <-chan struct{}) {
 	t.Helper()
-	a, b := tcpPair(t)
+	a, b := loopback.TCPPair(t)
 	probe := make(chan struct{}, 1)
 	var w Watch
 	if err := p.Arm(&w, rawConn(t, b), func() { probe <- struct{}{} }); err != nil {
@@ -91,7 +66,7 @@ func notFired(t *testing.T, p *Poller, fired <-chan struct{}) {
 
 func TestArmFiresOncePerArm(t *testing.T) {
 	p := newPoller(t)
-	a, b := tcpPair(t)
+	a, b := loopback.TCPPair(t)
 	fired := make(chan struct{}, 4)
 	fire := func() { fired <- struct{}{} }
 	var w Watch
@@ -116,7 +91,7 @@ func TestArmFiresOncePerArm(t *testing.T) {
 
 func TestArmFiresOnPeerClose(t *testing.T) {
 	p := newPoller(t)
-	a, b := tcpPair(t)
+	a, b := loopback.TCPPair(t)
 	fired := make(chan struct{}, 1)
 	var w Watch
 	if err := p.Arm(&w, rawConn(t, b), func() { fired <- struct{}{} }); err != nil {
@@ -129,7 +104,7 @@ func TestArmFiresOnPeerClose(t *testing.T) {
 
 func TestClosedConnectionNeverFires(t *testing.T) {
 	p := newPoller(t)
-	a, b := tcpPair(t)
+	a, b := loopback.TCPPair(t)
 	fired := make(chan struct{}, 1)
 	rc := rawConn(t, b)
 	var w Watch
@@ -149,7 +124,7 @@ func TestClosedConnectionNeverFires(t *testing.T) {
 func TestForgottenSlotIgnoresStaleEvents(t *testing.T) {
 	p := newPoller(t)
 	var w1, w2 Watch
-	_, b := tcpPair(t)
+	_, b := loopback.TCPPair(t)
 	rc := rawConn(t, b)
 	if err := p.Arm(&w1, rc, func() {}); err != nil {
 		t.Fatal(err)
@@ -196,7 +171,7 @@ func TestArmAfterClose(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	_, b := tcpPair(t)
+	_, b := loopback.TCPPair(t)
 	var w Watch
 	if err := p.Arm(&w, rawConn(t, b), func() {}); err != ErrClosed {
 		t.Fatalf("Arm after Close: %v, want ErrClosed", err)
@@ -208,7 +183,7 @@ func TestArmAfterClose(t *testing.T) {
 // event; the poller still fires its watch, so that its reader notices.
 func TestArmedConnClosedUnderItFires(t *testing.T) {
 	p := newPoller(t)
-	_, b := tcpPair(t)
+	_, b := loopback.TCPPair(t)
 	fired := make(chan struct{}, 2)
 	var w Watch
 	if err := p.Arm(&w, rawConn(t, b), func() { fired <- struct{}{} }); err != nil {
@@ -223,7 +198,7 @@ func TestArmedConnClosedUnderItFires(t *testing.T) {
 // allocates nothing.
 func TestArmAllocs(t *testing.T) {
 	p := newPoller(t)
-	a, b := tcpPair(t)
+	a, b := loopback.TCPPair(t)
 	rc := rawConn(t, b)
 	fired := make(chan struct{}, 1)
 	fire := func() { fired <- struct{}{} }
