@@ -1,36 +1,18 @@
 package tp
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/teleport-go/teleport/internal/syncbuf"
 )
 
-// syncBuffer is a bytes.Buffer safe for the concurrent log writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // captureLog routes the log into a buffer at level for the test.
-func captureLog(t *testing.T, level string) *syncBuffer {
-	buf := new(syncBuffer)
+func captureLog(t *testing.T, level string) *syncbuf.Buffer {
+	buf := new(syncbuf.Buffer)
 	oldLevel := LoggerLevel()
 	SetLogger(NewSlogLogger(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.Level(-100), ReplaceAttr: replaceLevelName})))
 	SetLoggerLevel(level)
@@ -192,7 +174,7 @@ func BenchmarkLogFiltered(b *testing.B) {
 // a panic and its stack, prints its first line as the record and the rest
 // below it, indented, not as one line of \n escapes.
 func TestDefaultLoggerPrintsStacksOnLines(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	l := NewSlogLogger(newLinesHandler(&buf))
 	l.Errorf("tp: panic in handler %s: %v\n%s", "/a", "boom", "goroutine 1 [running]:\nmain.main()\n\tmain.go:3")
 	l.Warnf("one line")

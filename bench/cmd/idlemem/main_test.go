@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/teleport-go/teleport/bench/internal/syncbuf"
+	"github.com/teleport-go/teleport/internal/syncbuf"
 	"github.com/teleport-go/teleport/internal/leaktest"
 )
 

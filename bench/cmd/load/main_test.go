@@ -11,7 +11,7 @@ import (
 	"github.com/teleport-go/teleport/internal/leaktest"
 
 	"github.com/teleport-go/teleport/bench/internal/stats"
-	"github.com/teleport-go/teleport/bench/internal/syncbuf"
+	"github.com/teleport-go/teleport/internal/syncbuf"
 )
 
 // TestMain lets run re-execute the test binary as its child server, as

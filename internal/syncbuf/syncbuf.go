@@ -1,5 +1,5 @@
-// Package syncbuf has a buffer several goroutines may write at once: the
-// log the tests of the bench commands collect from their child processes.
+// Package syncbuf has a buffer several goroutines may write at once, for
+// the logs tests collect from concurrent writers and child processes.
 package syncbuf
 
 import (

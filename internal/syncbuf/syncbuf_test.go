@@ -4,7 +4,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestConcurrentWrites: writes from several goroutines all land whole.
 func TestConcurrentWrites(t *testing.T) {
