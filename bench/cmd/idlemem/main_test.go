@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/teleport-go/teleport/internal/syncbuf"
 	"github.com/teleport-go/teleport/internal/leaktest"
+	"github.com/teleport-go/teleport/internal/syncbuf"
 )
 
 // TestMain lets measure re-execute the test binary as its children, as
