@@ -2,6 +2,7 @@ package tp
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -35,17 +36,27 @@ func setTimeoutMeta(out *socket.Packet, deadline time.Time) {
 	out.Meta().SetBytes([]byte(MetaTimeoutKey), strconv.AppendInt(buf[:0], left, 10))
 }
 
+// maxTimeoutMicros is the longest time left timeoutOf gives, in
+// microseconds: about 292 years, the most a time.Duration holds.
+const maxTimeoutMicros = int64(math.MaxInt64 / int64(time.Microsecond))
+
 // timeoutOf reads MetaTimeoutKey: the time left, false when absent or
-// malformed (a peer's mistake costs it the deadline, not the call).
+// malformed (a peer's mistake costs it the deadline, not the call). A value
+// too large for a time.Duration is clamped to the largest one, so that no
+// count of digits can wrap it into a deadline in the past.
 func timeoutOf(in *socket.Packet) (time.Duration, bool) {
 	v := in.Meta().Peek(MetaTimeoutKey)
-	if len(v) == 0 || len(v) > 18 {
+	if len(v) == 0 {
 		return 0, false
 	}
 	var us int64
 	for _, c := range v {
 		if c < '0' || c > '9' {
 			return 0, false
+		}
+		if us > (maxTimeoutMicros-int64(c-'0'))/10 {
+			us = maxTimeoutMicros // saturated: read on for a bad digit
+			continue
 		}
 		us = us*10 + int64(c-'0')
 	}
@@ -200,13 +211,16 @@ func (c *handlerCtx) Context() context.Context {
 	return c.ctx
 }
 
-// endContext cancels the handler's context once it has returned.
+// endContext cancels the handler's context once it has returned, and
+// takes it out of the session's cancel table; a second call does nothing.
 func (c *handlerCtx) endContext() {
 	if c.cancelCtx == nil {
 		return
 	}
 	if c.registered {
 		c.sess.callState().remove(c.input.Seq())
+		c.registered = false
 	}
 	c.cancelCtx()
+	c.cancelCtx = nil
 }

@@ -3,6 +3,7 @@ package tp
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -300,5 +301,83 @@ func TestCall(t *testing.T) {
 	_, err = Call[int](short, p.cliSess, "/home/sleep", 300)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Call past its deadline: %v", err)
+	}
+}
+
+func TestTimeoutMetaIsClamped(t *testing.T) {
+	const longest = time.Duration(math.MaxInt64 / int64(time.Microsecond) * int64(time.Microsecond))
+	tests := []struct {
+		value string
+		want  time.Duration
+		ok    bool
+	}{
+		{"", 0, false},
+		{"1500000", 1500 * time.Millisecond, true},
+		{"0", 0, true},
+		{"12a", 0, false},
+		{"-5", 0, false},
+		{"9223372036854775", longest, true},                  // the largest that fits
+		{"9999999999999999", longest, true},                  // 16 digits: 317 years
+		{"100000000000000000000000000000000", longest, true}, // 33 digits
+		{"99999999999999999999x", 0, false},                  // saturated, then a bad digit
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			p := socket.NewPacket()
+			if tt.value != "" {
+				p.Meta().Set(MetaTimeoutKey, tt.value)
+			}
+			got, ok := timeoutOf(p)
+			if got != tt.want || ok != tt.ok {
+				t.Fatalf("timeoutOf(%q) = %v, %v; want %v, %v", tt.value, got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+// A hostile caller's huge X-Tp-Timeout is a deadline far in the future,
+// not one in the past: the pull is handled.
+func TestHugeTimeoutMetaIsHandled(t *testing.T) {
+	p := newPair(t, nil, nil, regWatch)
+	for _, v := range []string{"9999999999999999", "99999999999999999999999999"} {
+		cmd := p.cliSess.Pull("/watch/deadline", 0, new(int), socket.WithSetMeta(MetaTimeoutKey, v))
+		if cmd.Rerror() != nil {
+			t.Fatalf("X-Tp-Timeout %s: %v", v, cmd.Rerror())
+		}
+		seen := <-watchSeen
+		if !seen.hasDeadline || seen.deadline.Before(time.Now().AddDate(250, 0, 0)) {
+			t.Fatalf("X-Tp-Timeout %s: the handler's deadline is %v", v, seen.deadline)
+		}
+	}
+}
+
+// refuseWithContext asks for the handler context in a header hook, then
+// refuses the pull.
+type refuseWithContext struct{}
+
+func (refuseWithContext) Name() string { return "refuse-with-context" }
+func (refuseWithContext) PostReadPullHeader(c ReadCtx) *Rerror {
+	_ = c.(interface{ Context() context.Context }).Context()
+	return NewRerror(CodePtypeNotAllowed, "refused", "")
+}
+
+// A context made by a hook of a pull that a plugin then refuses is not
+// left in the session's cancel table.
+func TestRefusedPullLeavesNoContext(t *testing.T) {
+	p := newPair(t, nil, nil, func(srv, _ *Peer) {
+		srv.PluginContainer().Add(refuseWithContext{})
+		srv.PullRouter.Reg(new(Watch))
+	})
+	for range 100 {
+		if rerr := p.cliSess.Pull("/watch/deadline", 0, new(int)).Rerror(); rerr == nil || rerr.Code != CodePtypeNotAllowed {
+			t.Fatalf("pull ended with %v, want CodePtypeNotAllowed", rerr)
+		}
+	}
+	st := p.srvSess.(*session).callState()
+	st.mu.Lock()
+	n := len(st.byseq)
+	st.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d handler contexts still tracked after 100 refused pulls", n)
 	}
 }

@@ -115,6 +115,10 @@ func (p *Peer) getCtx(s *session) *handlerCtx {
 
 // putCtx resets c, dropping what it refers to, and pools it.
 func (p *Peer) putCtx(c *handlerCtx) {
+	// A context a hook asked for, of a message refused before its
+	// handler ran, ends here: nothing else would take it out of the
+	// session's cancel table.
+	c.endContext()
 	c.reset(nil)
 	p.ctxPool.Put(c)
 }
