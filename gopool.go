@@ -22,17 +22,21 @@ const (
 
 // readPool runs the reading of frames that have arrived, for sessions
 // woken by the peer's poller (see park) and for read loops that only wait
-// (see session.readBusy). It is not bounded by SetGopool:
-// a reader may wait there for a handler of the pool, which must not be
-// kept from running by readers.
-var readPool = pool.NewGoPool(DefaultMaxGoroutinesAmount, DefaultMaxGoroutineIdleDuration)
+// (see session.readBusy). Its size is not bounded by SetGopool: a reader
+// may wait there for a handler of the pool, which must not be kept from
+// running by readers. Its idle duration is SetGopool's, like every pool the
+// library keeps.
+var readPool atomic.Pointer[pool.GoPool]
 
 func init() {
 	gopool.Store(pool.NewGoPool(DefaultMaxGoroutinesAmount, DefaultMaxGoroutineIdleDuration))
+	readPool.Store(pool.NewGoPool(DefaultMaxGoroutinesAmount, DefaultMaxGoroutineIdleDuration))
 }
 
-// SetGopool replaces the goroutine pool; 0 for either value keeps its
-// default. Functions already running finish on the old pool.
+// SetGopool replaces the goroutine pool of handlers; 0 for either value
+// keeps its default. maxGoroutineIdleDuration also governs the read pool:
+// an idle goroutine of either ends after about that long (at most twice
+// it). Functions already running finish on the old pools.
 func SetGopool(maxGoroutinesAmount int, maxGoroutineIdleDuration time.Duration) {
 	if maxGoroutinesAmount <= 0 {
 		maxGoroutinesAmount = DefaultMaxGoroutinesAmount
@@ -40,8 +44,16 @@ func SetGopool(maxGoroutinesAmount int, maxGoroutineIdleDuration time.Duration) 
 	if maxGoroutineIdleDuration <= 0 {
 		maxGoroutineIdleDuration = DefaultMaxGoroutineIdleDuration
 	}
-	old := gopool.Swap(pool.NewGoPool(maxGoroutinesAmount, maxGoroutineIdleDuration))
-	old.Stop()
+	gopool.Swap(pool.NewGoPool(maxGoroutinesAmount, maxGoroutineIdleDuration)).Stop()
+	readPool.Swap(pool.NewGoPool(DefaultMaxGoroutinesAmount, maxGoroutineIdleDuration)).Stop()
+}
+
+// goRead runs fn on a goroutine of the read pool, or on a new goroutine
+// when the pool has none to give.
+func goRead(fn func()) {
+	if readPool.Load().Go(fn) != nil {
+		go fn()
+	}
 }
 
 // Go runs fn on a pooled goroutine. It returns false when the pool is

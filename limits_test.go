@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -364,4 +365,57 @@ func TestMaxSessionsServeConn(t *testing.T) {
 	if _, err := b.Read(make([]byte, 1)); err == nil {
 		t.Fatal("the refused connection was not closed")
 	}
+}
+
+// pooledGoroutines counts the goroutines of goutil pools, idle or busy.
+func pooledGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	return bytes.Count(buf, []byte("pool.(*GoPool).goroutineFunc"))
+}
+
+// The idle duration SetGopool sets governs the read pool too: after a
+// burst on many sessions, no pooled goroutine is left a few idle durations
+// later (the read pool used to keep its own for 10 s).
+func TestSetGopoolIdleGovernsTheReadPool(t *testing.T) {
+	SetGopool(0, 50*time.Millisecond)
+	defer SetGopool(0, 0)
+	srv := NewPeer(&PeerConfig{ListenAddrs: []string{"127.0.0.1:0"}})
+	srv.PullRouter.Reg(new(Home))
+	addr := listenPeer(t, srv)
+	cli := NewPeer(nil)
+	defer cli.Close()
+	var sessions []Session
+	for range 40 {
+		sess, rerr := cli.Dial(addr)
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		sessions = append(sessions, sess)
+	}
+	var wg sync.WaitGroup
+	for _, sess := range sessions {
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var sum int
+				if rerr := sess.Pull("/home/test_add", [2]int{1, 1}, &sum).Rerror(); rerr != nil {
+					t.Error(rerr)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if n := pooledGoroutines(); n == 0 {
+		t.Fatal("the burst left no pooled goroutine to watch")
+	}
+	waitFor(t, "the pools' idle goroutines to end", func() bool { return pooledGoroutines() == 0 })
 }

@@ -116,11 +116,7 @@ func (s *sockRef) wake() {
 }
 
 // goResume runs resume on a goroutine of the read pool.
-func (s *sockRef) goResume() {
-	if readPool.Go(s.resume) != nil {
-		go s.resume() // the pool is full: one goroutine more
-	}
-}
+func (s *sockRef) goResume() { goRead(s.resume) }
 
 // monoEpoch anchors monoNow.
 var monoEpoch = time.Now()

@@ -64,7 +64,7 @@ func (s *session) readBusy(sock *sockRef) *sockRef {
 		sock.busy = b
 	}
 	b.mu.Lock()
-	if readPool.Go(b.run) != nil {
+	if readPool.Load().Go(b.run) != nil {
 		b.run() // the pool refused: read here, at the cost of stack
 	}
 	b.mu.Lock() // until run is done
