@@ -28,6 +28,11 @@ type PeerConfig struct {
 	DefaultWriteTimeout time.Duration
 	// DefaultDialTimeout bounds Dial; 0: the operating system's limit.
 	DefaultDialTimeout time.Duration
+	// HandshakeTimeout bounds the TLS handshake of every connection the
+	// peer accepts or dials, whatever the other timeouts: a client that
+	// connects and never sends its ClientHello is closed then.
+	// 0: DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
 	// RedialTimes is how many times a dialed session broken unexpectedly
 	// is dialed again; 0: never.
 	RedialTimes int32
@@ -73,6 +78,10 @@ const (
 	DefaultMaxSessionHandlers = 1024
 	// DefaultCloseTimeout is PeerConfig.CloseTimeout when 0.
 	DefaultCloseTimeout = 10 * time.Second
+	// DefaultHandshakeTimeout is PeerConfig.HandshakeTimeout when 0: as
+	// long as net/http gives a TLS handshake, ample for a slow mobile
+	// link, short enough that silent connections do not pile up.
+	DefaultHandshakeTimeout = 10 * time.Second
 )
 
 // validNetworks are the networks a peer can listen on and dial.
@@ -96,6 +105,7 @@ func (c *PeerConfig) check() (byte, error) {
 		"DefaultDialTimeout":  c.DefaultDialTimeout,
 		"SlowCometDuration":   c.SlowCometDuration,
 		"CloseTimeout":        c.CloseTimeout,
+		"HandshakeTimeout":    c.HandshakeTimeout,
 	} {
 		if d < 0 {
 			return 0, fmt.Errorf("PeerConfig.%s: %v is negative", name, d)
@@ -112,6 +122,9 @@ func (c *PeerConfig) check() (byte, error) {
 	}
 	if c.CloseTimeout == 0 {
 		c.CloseTimeout = DefaultCloseTimeout
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	if c.DefaultBodyCodec == "" {
 		c.DefaultBodyCodec = codec.NameJSON

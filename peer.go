@@ -44,6 +44,8 @@ type Peer struct {
 	// table, for MaxSessions.
 	starting   atomic.Int64
 	refusedLog logEvery
+	// handshakeLog limits the lines of failed TLS handshakes.
+	handshakeLog logEvery
 	// readLoops counts running read loops and serve loops, for Close.
 	readLoops sync.WaitGroup
 	closing   atomic.Bool // Close has begun: no more dials or accepts
@@ -178,7 +180,9 @@ func (p *Peer) dialConn(ctx context.Context, addr string) (net.Conn, error) {
 			}
 		}
 		tc := tls.Client(conn, tlsCfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
+		hctx, cancel := context.WithTimeout(ctx, p.cfg.HandshakeTimeout)
+		defer cancel()
+		if err := tc.HandshakeContext(hctx); err != nil {
 			conn.Close()
 			return nil, pkgerrors.Wrapf(err, "tls handshake with %s", addr)
 		}
@@ -337,11 +341,35 @@ func (p *Peer) Serve(lis net.Listener, protoFunc ...socket.ProtoFunc) error {
 		}
 		p.starting.Add(1)
 		go func() {
+			if err := p.tlsHandshake(conn); err != nil {
+				p.starting.Add(-1)
+				conn.Close()
+				if p.handshakeLog.allow() {
+					Noticef("tp: refused %s: %v (at most one such line a second)", conn.RemoteAddr(), err)
+				}
+				return
+			}
 			if _, err := p.serveConn(conn, protoFunc, func() { p.starting.Add(-1) }); err != nil {
 				Noticef("tp: refused %s: %v", conn.RemoteAddr(), err)
 			}
 		}()
 	}
+}
+
+// tlsHandshake completes the TLS handshake of an accepted connection,
+// within HandshakeTimeout, before it becomes a session; a connection
+// without TLS has none.
+func (p *Peer) tlsHandshake(conn net.Conn) error {
+	tc, ok := conn.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.HandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return pkgerrors.Wrap(err, "tls handshake")
+	}
+	return nil
 }
 
 // full reports whether the peer has as many sessions as MaxSessions

@@ -2,6 +2,7 @@ package tp
 
 import (
 	"context"
+	"errors"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -363,5 +364,50 @@ func TestTLSDialTimeoutBoundsHandshake(t *testing.T) {
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("Dial with DefaultDialTimeout 200ms still in the TLS handshake after 2s")
+	}
+}
+
+// Connections to a TLS server that never send a ClientHello are closed at
+// HandshakeTimeout, with no read timeout set, and never become sessions.
+func TestTLSHandshakeTimeout(t *testing.T) {
+	tc := newTestCert(t)
+	tests := []struct {
+		name    string
+		timeout time.Duration
+		within  time.Duration
+	}{
+		{"a fifth of a second", 200 * time.Millisecond, 2 * time.Second},
+		{"a tenth of a second", 100 * time.Millisecond, 2 * time.Second},
+	}
+	unset := NewPeer(nil)
+	defer unset.Close()
+	if d := unset.cfg.HandshakeTimeout; d != DefaultHandshakeTimeout {
+		t.Fatalf("a zero HandshakeTimeout is %v, want the default %v", d, DefaultHandshakeTimeout)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := NewPeer(&PeerConfig{ListenAddrs: []string{"127.0.0.1:0"}, HandshakeTimeout: tt.timeout})
+			srv.SetTLSConfig(tc.server)
+			addr := listenPeer(t, srv)
+			conns := make([]net.Conn, 20)
+			for i := range conns {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				conns[i] = c
+			}
+			start := time.Now()
+			for i, c := range conns {
+				_ = c.SetReadDeadline(start.Add(tt.within))
+				if n, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatalf("connection %d: read %d bytes, %v: still open after %v", i, n, err, time.Since(start))
+				}
+			}
+			if srv.CountSession() != 0 || srv.starting.Load() != 0 {
+				t.Fatalf("%d sessions, %d starting; want none", srv.CountSession(), srv.starting.Load())
+			}
+		})
 	}
 }

@@ -11,7 +11,8 @@
 //	mux := http.NewServeMux()
 //	mux.Handle("/tp", websocket.NewHandler(peer, nil))
 //	mux.Handle("/", http.FileServer(http.Dir("static")))
-//	go http.ListenAndServe(":8080", mux)
+//	hs := &http.Server{Addr: ":8080", Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+//	go hs.ListenAndServe() // unfinished upgrades are hs's to time out
 //
 // Dialing: importing this package registers the "ws" and "wss" schemes
 // with the root package (tp.RegDialer), so Peer.Dial and DialContext
