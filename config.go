@@ -49,7 +49,10 @@ type PeerConfig struct {
 
 	// MaxSessions is the most sessions the peer keeps open at once;
 	// connections accepted past it are closed at once (a NOTICE line, at
-	// most one per second). 0: DefaultMaxSessions; negative: no limit.
+	// most one per second). 0: derived from the process's limit on open
+	// files, less a share kept for listeners, dials and the program's own
+	// files (see defaultMaxSessions); DefaultMaxSessions where the system
+	// has no such limit. Negative: no limit.
 	// Dialed sessions count too, but a dial is never refused by it.
 	MaxSessions int
 	// MaxSessionHandlers is the most handlers running at once for the
@@ -72,7 +75,8 @@ type PeerConfig struct {
 
 // Defaults of PeerConfig's limits, safe for a server open to the internet.
 const (
-	// DefaultMaxSessions is PeerConfig.MaxSessions when 0.
+	// DefaultMaxSessions is PeerConfig.MaxSessions when 0 on a system
+	// without a limit on open files to derive it from.
 	DefaultMaxSessions = 10000
 	// DefaultMaxSessionHandlers is PeerConfig.MaxSessionHandlers when 0.
 	DefaultMaxSessionHandlers = 1024
@@ -115,7 +119,7 @@ func (c *PeerConfig) check() (byte, error) {
 		return 0, fmt.Errorf("PeerConfig.RedialTimes: %d is negative", c.RedialTimes)
 	}
 	if c.MaxSessions == 0 {
-		c.MaxSessions = DefaultMaxSessions
+		c.MaxSessions = defaultMaxSessions(openFileLimit())
 	}
 	if c.MaxSessionHandlers == 0 {
 		c.MaxSessionHandlers = DefaultMaxSessionHandlers
@@ -134,4 +138,16 @@ func (c *PeerConfig) check() (byte, error) {
 		return 0, fmt.Errorf("PeerConfig.DefaultBodyCodec: %w", err)
 	}
 	return bc.Id(), nil
+}
+
+// defaultMaxSessions derives MaxSessions from the process's limit on open
+// files (0: none known): every session holds one descriptor, so the cap
+// keeps the process from running out of them, which would fail accepts,
+// dials and the program's own files alike, without an arbitrary lower
+// ceiling. A twentieth of the limit, 64 at least, is kept back.
+func defaultMaxSessions(fileLimit int) int {
+	if fileLimit <= 0 {
+		return DefaultMaxSessions
+	}
+	return max(fileLimit-max(fileLimit/20, 64), 1)
 }
