@@ -117,6 +117,7 @@ func (s *session) migrate(old *sockRef) bool {
 	// The new connection is current before the old one is retired: a pull
 	// starting in between then still finds a connection to write on.
 	s.sock.Store(sock)
+	s.peer.sessions.rekey(s)
 	old.retired.Store(true)
 	if s.closed.Load() {
 		// Closed while dialing: closeBy may have closed old, not sock.

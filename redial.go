@@ -42,6 +42,7 @@ func (s *session) redial(old *sockRef, cause error) *sockRef {
 			continue
 		}
 		s.sock.Store(sock)
+		s.peer.sessions.rekey(s)
 		s.pending.reopen()
 		if s.closed.Load() { // closed while dialing: closeBy closed the old one
 			_ = sock.Close()

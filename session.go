@@ -141,6 +141,9 @@ type session struct {
 
 	// id is the id set by SetId; nil means the remote address.
 	id atomic.Pointer[string]
+	// tableKey is the id the peer's session table indexes it under; the
+	// table's lock guards it.
+	tableKey string
 
 	// dial is set for dialed sessions, which can redial.
 	dial *dialInfo

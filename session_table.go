@@ -5,7 +5,11 @@ import "sync"
 // sessionTable holds a peer's open sessions. Ids are not unique (two
 // sessions dialed to one address share the remote address as id), so the
 // set of sessions and the index by id are kept apart: the index points at
-// the latest session given an id.
+// the latest session given an id. Each session records the key it is
+// indexed under (session.tableKey, guarded by mu): its id can change
+// without SetId, when a redial or a goaway moves it to a connection with
+// another remote address, and the entry must follow it (rekey) and go with
+// it (remove).
 type sessionTable struct {
 	// mu guards the fields below.
 	mu   sync.RWMutex
@@ -21,16 +25,39 @@ func (t *sessionTable) add(s *session) {
 		t.byId = map[string]*session{}
 	}
 	t.set[s] = struct{}{}
-	t.byId[s.Id()] = s
+	t.index(s)
+}
+
+// index points the index at s under its id; the caller holds mu.
+func (t *sessionTable) index(s *session) {
+	s.tableKey = s.Id()
+	t.byId[s.tableKey] = s
+}
+
+// unindex removes the index entry of s, if it still points at s; the
+// caller holds mu.
+func (t *sessionTable) unindex(s *session) {
+	if t.byId[s.tableKey] == s {
+		delete(t.byId, s.tableKey)
+	}
+}
+
+// rekey re-indexes s after its connection changed, which changes an id
+// that is the remote address.
+func (t *sessionTable) rekey(s *session) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.set[s]; ok {
+		t.unindex(s)
+		t.index(s)
+	}
 }
 
 func (t *sessionTable) remove(s *session) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.set, s)
-	if id := s.Id(); t.byId[id] == s {
-		delete(t.byId, id)
-	}
+	t.unindex(s)
 }
 
 // setId changes the id of s and, if s is in the table, its key in the
@@ -38,15 +65,12 @@ func (t *sessionTable) remove(s *session) {
 func (t *sessionTable) setId(s *session, newId string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	oldId := s.Id()
 	s.storeId(newId)
 	if _, ok := t.set[s]; !ok {
 		return
 	}
-	if t.byId[oldId] == s {
-		delete(t.byId, oldId)
-	}
-	t.byId[s.Id()] = s
+	t.unindex(s)
+	t.index(s)
 }
 
 func (t *sessionTable) get(id string) *session {

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -436,5 +438,53 @@ func TestPullCmdInputMeta(t *testing.T) {
 	failed := p.cliSess.Pull("/home/fail", 499, nil)
 	if failed.InputMeta().Peek(MetaRerrorKey) == nil {
 		t.Fatal("an error reply's metadata lacks the Rerror")
+	}
+}
+
+var twoIpSchemes atomic.Int64
+
+// A session whose id is its remote address is indexed by the address it
+// has now: after a redial to another address behind the same name, the
+// peer finds it under the new one, not the old, and nothing is left in
+// the index once it closes.
+func TestSessionTableFollowsARedial(t *testing.T) {
+	srv := NewPeer(&PeerConfig{ListenAddrs: []string{"127.0.0.1:0", "127.0.0.2:0"}})
+	srv.PullRouter.Reg(new(Home))
+	listenPeer(t, srv)
+	var addrs []string
+	for _, a := range srv.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	var dials atomic.Int64
+	scheme := fmt.Sprintf("two-ip-%d", twoIpSchemes.Add(1)) // one per run of the test
+	RegDialer(scheme, func(ctx context.Context, _ *Peer, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addrs[(dials.Add(1)-1)%2])
+	})
+	cli := NewPeer(&PeerConfig{RedialTimes: 5})
+	defer cli.Close()
+	sess, rerr := cli.Dial(scheme + "://service")
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	first := sess.Id()
+	serverSession(t, srv).Close()
+	waitFor(t, "the redial", func() bool { return dials.Load() >= 2 && sess.IsOk() && sess.Id() != first })
+	second := sess.Id()
+	if second == first {
+		t.Fatalf("the redialed session kept the id %s", first)
+	}
+	if got, ok := cli.GetSession(second); !ok || got != sess {
+		t.Fatalf("GetSession(%s) = %v, %v; want the redialed session", second, got, ok)
+	}
+	if got, ok := cli.GetSession(first); ok {
+		t.Fatalf("GetSession(%s), the old address, still finds %v", first, got)
+	}
+	sess.Close()
+	cli.sessions.mu.RLock()
+	left := len(cli.sessions.byId)
+	cli.sessions.mu.RUnlock()
+	if left != 0 {
+		t.Fatalf("%d index entries left after the session closed", left)
 	}
 }
