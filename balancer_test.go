@@ -2,6 +2,7 @@ package tp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -807,5 +808,19 @@ func TestHashRing(t *testing.T) {
 		if n := count[e]; n < want*8/10 || n > want*12/10 {
 			t.Errorf("%s (weight %d) owns %d of %d keys, want about %d", e.addr, e.info.Load().weight, n, keys, want)
 		}
+	}
+}
+
+// Call takes a *Balancer as it takes a Session.
+func TestCallThroughABalancer(t *testing.T) {
+	in := startInstance(t, "127.0.0.1:0")
+	b := newTestBalancer(t, newListResolver(Instance{Addr: in.addr}), nil)
+	got, err := Call[string](context.Background(), b, "/node/name", struct{}{})
+	if err != nil || got != in.addr {
+		t.Fatalf("Call through the balancer = %q, %v; want %q", got, err, in.addr)
+	}
+	_, err = Call[string](context.Background(), b, "/node/busy", struct{}{})
+	if !errors.Is(err, NewRerror(CodeServiceUnavailable, "", "")) {
+		t.Fatalf("Call of a busy route through the balancer: %v", err)
 	}
 }
