@@ -1,6 +1,10 @@
 package tp
 
 import (
+	"bufio"
+	"context"
+	"github.com/teleport-go/teleport/socket"
+	"io"
 	"net"
 	"path/filepath"
 	"runtime"
@@ -313,5 +317,74 @@ func TestReadTimeoutRemovedWhileParked(t *testing.T) {
 	waitFor(t, "a second", func() bool { return time.Since(start) > time.Second || s.closed.Load() })
 	if s.closed.Load() {
 		t.Fatal("a read timeout removed before the session parked closed it")
+	}
+}
+
+// bufferingProto is the fast protocol read through a bufio.Reader of its
+// own, as custom protocols often are: it can hold whole frames the socket
+// has handed it.
+type bufferingProto struct {
+	socket.Proto
+	r *bufio.Reader
+}
+
+// tellingProto is a bufferingProto that says how much it holds.
+type tellingProto struct{ bufferingProto }
+
+func (t *tellingProto) Buffered() int { return t.r.Buffered() }
+
+func newBufferingProto(rw io.ReadWriter) *bufferingProto {
+	r := bufio.NewReader(rw)
+	return &bufferingProto{Proto: socket.NewFastProtoFunc(struct {
+		io.Reader
+		io.Writer
+	}{r, rw}), r: r}
+}
+
+// A frame held inside a Proto's own buffer is unpacked at once, not left
+// until more bytes arrive: concurrent pulls, whose frames arrive together,
+// all end, whether the Proto tells what it holds (BufferedProto) or not.
+func TestProtoBufferedFramesAreRead(t *testing.T) {
+	tests := []struct {
+		name  string
+		proto socket.ProtoFunc
+	}{
+		{"BufferedProto", func(rw io.ReadWriter) socket.Proto { return &tellingProto{*newBufferingProto(rw)} }},
+		{"opaque", func(rw io.ReadWriter) socket.Proto { return newBufferingProto(rw) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := NewPeer(nil)
+			srv.PullRouter.Reg(new(Home))
+			lis := listenLoopback(t)
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(lis, tt.proto) }()
+			defer func() { srv.Close(); <-served }()
+			cli := NewPeer(nil)
+			defer cli.Close()
+			sess, rerr := cli.Dial(lis.Addr().String(), tt.proto)
+			if rerr != nil {
+				t.Fatal(rerr)
+			}
+			for round := range 5 {
+				var wg sync.WaitGroup
+				for i := range 8 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+						defer cancel()
+						var sum int
+						if rerr := sess.Pull("/home/test_add", [2]int{i, round}, &sum, socket.WithContext(ctx)).Rerror(); rerr != nil || sum != i+round {
+							t.Errorf("round %d, pull %d: %d, %v", round, i, sum, rerr)
+						}
+					}()
+				}
+				wg.Wait()
+				if t.Failed() {
+					return
+				}
+			}
+		})
 	}
 }

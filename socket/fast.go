@@ -82,6 +82,10 @@ type fastProto struct {
 
 func (f *fastProto) Version() (byte, string) { return FastProtoId, FastProtoName }
 
+// Buffered returns 0: the fast protocol reads exactly its frames, so what
+// has arrived and is not unpacked is in the socket's own buffer.
+func (f *fastProto) Buffered() int { return 0 }
+
 // Pack encodes p into a pooled buffer outside any lock, then hands the frame
 // to write. Concurrent callers share one write syscall when they queue up.
 func (f *fastProto) Pack(p *Packet) error {

@@ -37,6 +37,12 @@ type socket struct {
 	net.Conn
 	ra    readAhead
 	proto Proto
+	// bufProto is proto when it tells what it holds (BufferedProto) and
+	// is not the fast protocol, which holds nothing; see protoBuffered.
+	bufProto BufferedProto
+	// opaqueProto is set when proto does not tell: it may hold a frame at
+	// any time.
+	opaqueProto bool
 
 	// writeTimeout bounds each write system call (0: none), and
 	// writeLimit, when not 0, is an absolute deadline (Unix nanoseconds)
@@ -97,6 +103,11 @@ func (s *socket) init(c net.Conn, protoFunc []ProtoFunc) {
 	s.deadlineSet.Store(false)
 	s.writeFailed.Store(false)
 	s.proto = pickProtoFunc(protoFunc)(sockIO{s})
+	s.bufProto, s.opaqueProto = nil, false
+	if _, fast := s.proto.(*fastProto); !fast {
+		s.bufProto, _ = s.proto.(BufferedProto)
+		s.opaqueProto = s.bufProto == nil
+	}
 	s.id.Store(nil)
 	s.public.Reset()
 	s.closed.Store(false)
@@ -177,16 +188,48 @@ func tlsUnder(c net.Conn) *tls.Conn {
 // Buffered returns how many bytes can be read without a system call.
 func (x sockIO) Buffered() int { return x.s.ra.Buffered() }
 
-// Buffered returns how many bytes can be read without a system call. It
-// is not part of the Socket interface; NewSocket's and GetSocket's sockets
-// have it. Call it from the one reading goroutine.
-func (s *socket) Buffered() int { return s.ra.Buffered() }
+// Buffered returns how many bytes can be read without a system call: those
+// in the socket's buffer and those its Proto holds (BufferedProto). A
+// Proto that does not tell may hold a frame: it counts as 1 byte at least,
+// so that the reader calls ReadPacket rather than wait. It is not part of
+// the Socket interface; NewSocket's and GetSocket's sockets have it. Call
+// it from the one reading goroutine.
+func (s *socket) Buffered() int {
+	n, known := s.protoBuffered()
+	if !known {
+		return s.ra.Buffered() + 1
+	}
+	return s.ra.Buffered() + n
+}
+
+// protoBuffered returns how many bytes the Proto holds, and false when it
+// cannot tell (it is no BufferedProto).
+func (s *socket) protoBuffered() (int, bool) {
+	switch {
+	case s.opaqueProto:
+		return 0, false
+	case s.bufProto != nil:
+		return s.bufProto.Buffered(), true
+	}
+	return 0, true // the fast protocol
+}
+
+// protoIdle reports whether the Proto is known to hold no byte: only then
+// may the reader wait for the network rather than unpack.
+func (s *socket) protoIdle() bool {
+	n, known := s.protoBuffered()
+	return known && n == 0
+}
 
 // Fill blocks until the next bytes have arrived (or the connection
 // failed), reading all that arrived into a pooled buffer: where a busy
-// reader waits. It is not part of the Socket interface; NewSocket's and
-// GetSocket's sockets have it. Call it from the one reading goroutine.
+// reader waits. It returns at once when the Proto holds bytes, or may. It
+// is not part of the Socket interface; NewSocket's and GetSocket's sockets
+// have it. Call it from the one reading goroutine.
 func (s *socket) Fill() error {
+	if !s.protoIdle() {
+		return nil
+	}
 	s.rmu.Lock()
 	err := s.ra.fill()
 	s.rmu.Unlock()
@@ -226,6 +269,9 @@ func (s *socket) PollConn() (rc syscall.RawConn, ok bool) {
 	default:
 		return nil, false
 	}
+	if !s.protoIdle() {
+		return nil, false // a frame may be waiting inside the Proto
+	}
 	s.rmu.Lock()
 	s.ra.releaseDrained() // a parked connection holds no buffer
 	idle := s.ra.Buffered() == 0 && s.ra.err == nil
@@ -248,6 +294,9 @@ func (s *socket) PollConn() (rc syscall.RawConn, ok bool) {
 // idle connection waits. It is not part of the Socket interface; NewSocket's
 // and GetSocket's sockets have it. Call it from the one reading goroutine.
 func (s *socket) WaitRead() error {
+	if !s.protoIdle() {
+		return nil // the Proto holds bytes, or may: Unpack at once
+	}
 	s.rmu.Lock()
 	err := s.ra.wait()
 	s.rmu.Unlock()

@@ -61,12 +61,19 @@ type jsonLinesProto struct {
 	buf []byte
 }
 
-var _ socket.Proto = (*jsonLinesProto)(nil)
+// It reads through a bufio.Reader, so it can hold whole lines the socket
+// has handed it: it says how many bytes, as a socket.BufferedProto, so
+// that the peer unpacks them at once rather than wait for the network.
+var _ socket.BufferedProto = (*jsonLinesProto)(nil)
 
 // NewJSONLinesProto is the socket.ProtoFunc of the JSON lines protocol.
 func NewJSONLinesProto(rw io.ReadWriter) socket.Proto {
 	return &jsonLinesProto{w: rw, r: bufio.NewReader(rw)}
 }
+
+// Buffered returns how many bytes the line reader holds, read from the
+// connection and not yet unpacked.
+func (j *jsonLinesProto) Buffered() int { return j.r.Buffered() }
 
 // Version returns the protocol id and name.
 func (j *jsonLinesProto) Version() (byte, string) { return JSONLinesProtoId, JSONLinesProtoName }

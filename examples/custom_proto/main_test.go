@@ -3,13 +3,17 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	tp "github.com/teleport-go/teleport"
 	"github.com/teleport-go/teleport/internal/leaktest"
 	"github.com/teleport-go/teleport/socket"
 	"go.uber.org/goleak"
@@ -98,5 +102,42 @@ func TestUnpackErrors(t *testing.T) {
 				t.Fatalf("Unpack: unexpected error %v", err)
 			}
 		})
+	}
+}
+
+// TestConcurrentPulls sends rounds of 8 pulls at once over the protocol:
+// their lines arrive together and wait in the bufio.Reader, which Buffered
+// reports, so none is left waiting for more bytes.
+func TestConcurrentPulls(t *testing.T) {
+	srv := tp.NewPeer(nil)
+	srv.PullRouter.Reg(new(Math))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis, NewJSONLinesProto) }()
+	defer func() { srv.Close(); <-served }()
+	cli := tp.NewPeer(nil)
+	defer cli.Close()
+	sess, rerr := cli.Dial(lis.Addr().String(), NewJSONLinesProto)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	for round := range 5 {
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				sum, err := tp.Call[int](ctx, sess, "/math/add", []int{i, round})
+				if err != nil || sum != i+round {
+					t.Errorf("round %d, pull %d: %d, %v", round, i, sum, err)
+				}
+			}()
+		}
+		wg.Wait()
 	}
 }
