@@ -16,16 +16,6 @@ import (
 // it and sends none.
 const MetaTimeoutKey = "X-Tp-Timeout"
 
-// metaCapsKey marks the first reply a peer of this package sends on a
-// connection: the peer understands cancel notices. A teleport v3.0 peer
-// never sends it, so it never gets one.
-const (
-	metaCapsKey   = "X-Tp-Caps"
-	capsCancel    = "cancel"
-	cancelUri     = "/_tp/cancel" // a push whose seq is the pull's
-	cancelledRing = 16
-)
-
 // setTimeoutMeta records in out the time left before deadline.
 func setTimeoutMeta(out *socket.Packet, deadline time.Time) {
 	left := time.Until(deadline).Microseconds()
@@ -168,22 +158,6 @@ func (s *session) cancelContext() {
 			st.cancel()
 		}
 		st.mu.Unlock()
-	}
-}
-
-// sendCancel tells the remote peer that the caller of the pull seq gave up,
-// when the peer is known to understand it.
-func (s *session) sendCancel(seq uint64, sock *sockRef) {
-	if !s.remoteCancels.Load() || sock == nil {
-		return
-	}
-	p := socket.GetPacket()
-	defer socket.PutPacket(p)
-	p.SetSeq(seq)
-	p.SetPtype(TypePush)
-	p.SetUri(cancelUri)
-	if err := s.writeOn(sock, p); err != nil {
-		Debugf("tp: session %s: cancel of seq %d not sent: %v", s.name(), seq, err)
 	}
 }
 

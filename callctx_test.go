@@ -161,23 +161,26 @@ func TestExpiredPullIsNotRun(t *testing.T) {
 }
 
 func TestHandlerContextEnds(t *testing.T) {
+	cancelPull := func(t *testing.T, p *pair, cancel context.CancelFunc) { cancel() }
 	tests := []struct {
-		name string
-		end  func(t *testing.T, p *pair, cancel context.CancelFunc)
+		name  string
+		first bool // the blocked pull is the session's first
+		end   func(t *testing.T, p *pair, cancel context.CancelFunc)
 	}{
-		{"the caller cancels", func(t *testing.T, p *pair, cancel context.CancelFunc) { cancel() }},
-		{"the caller's session closes", func(t *testing.T, p *pair, cancel context.CancelFunc) { p.cliSess.Close() }},
-		{"the handler's session closes", func(t *testing.T, p *pair, cancel context.CancelFunc) { p.srvSess.Close() }},
+		{"the caller cancels", false, cancelPull},
+		{"the caller cancels the session's first pull", true, cancelPull},
+		{"the caller's session closes", false, func(t *testing.T, p *pair, cancel context.CancelFunc) { p.cliSess.Close() }},
+		{"the handler's session closes", false, func(t *testing.T, p *pair, cancel context.CancelFunc) { p.srvSess.Close() }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newPair(t, nil, nil, regWatch)
-			// A first reply tells the caller the handler's side
-			// understands cancel notices.
-			if rerr := p.cliSess.Pull("/watch/deadline", 0, new(int)).Rerror(); rerr != nil {
-				t.Fatal(rerr)
+			if !tt.first {
+				if rerr := p.cliSess.Pull("/watch/deadline", 0, new(int)).Rerror(); rerr != nil {
+					t.Fatal(rerr)
+				}
+				<-watchSeen
 			}
-			<-watchSeen
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan *PullCmd, 1)
@@ -379,5 +382,44 @@ func TestRefusedPullLeavesNoContext(t *testing.T) {
 	st.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("%d handler contexts still tracked after 100 refused pulls", n)
+	}
+}
+
+// A teleport v3.0 peer gets no notice it cannot take: the first pull only
+// carries the capability marker in its metadata, and cancelling it sends
+// nothing, since the peer never said it understands cancels.
+func TestCancelSendsV3Nothing(t *testing.T) {
+	lis := listenLoopback(t)
+	cli := NewPeer(nil)
+	defer cli.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := lis.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	sess, rerr := cli.Dial(lis.Addr().String())
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	conn := <-accepted
+	defer conn.Close()
+	v3 := socket.NewSocket(conn)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan *PullCmd, 1)
+	sess.AsyncPull("/v3/slow", 0, new(int), done, socket.WithContext(ctx))
+	pull := socket.NewPacket()
+	if err := v3.ReadPacket(pull); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(pull.Meta().Peek(metaCapsKey)); got != capsCancel {
+		t.Fatalf("the first pull's %s is %q, want %q", metaCapsKey, got, capsCancel)
+	}
+	cancel()
+	<-done
+	_ = conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	next := socket.NewPacket()
+	if err := v3.ReadPacket(next); err == nil {
+		t.Fatalf("the v3.0 peer got %s (seq %d) after the cancel", next.Uri(), next.Seq())
 	}
 }

@@ -17,6 +17,7 @@ const (
 	noticeNone notice = iota
 	noticeGoaway
 	noticeCancel
+	noticeCaps
 )
 
 // noticeOf returns the notice a push to uri is, or noticeNone.
@@ -26,6 +27,8 @@ func noticeOf(uri string) notice {
 		return noticeGoaway
 	case cancelUri:
 		return noticeCancel
+	case capsUri:
+		return noticeCaps
 	}
 	return noticeNone
 }
@@ -37,6 +40,8 @@ func (s *session) onNotice(c *handlerCtx) {
 		s.onGoaway(c.sock)
 	case noticeCancel:
 		s.callState().notice(c.input.Seq())
+	case noticeCaps:
+		s.learnCaps(c.sock)
 	}
 }
 

@@ -159,6 +159,9 @@ func (s *session) readNext(sock *sockRef, waitErr error) *sockRef {
 		c.finishReply()
 		p.putCtx(c)
 	case c.input.Ptype() == TypePull || c.input.Ptype() == TypePush:
+		if c.input.Ptype() == TypePull && !sock.caps.remote.Load() {
+			s.onPullCaps(sock, &c.input)
+		}
 		if !s.dispatch(c, sock) {
 			return nil // the session closed while the message waited
 		}
@@ -316,8 +319,8 @@ func (c *handlerCtx) finishReply() {
 		return
 	}
 	if c.input.Meta().Len() > 0 {
-		if !c.sess.remoteCancels.Load() && string(c.input.Meta().Peek(metaCapsKey)) == capsCancel {
-			c.sess.remoteCancels.Store(true)
+		if !c.sock.caps.remote.Load() && hasCapsMarker(&c.input) {
+			c.sess.learnCaps(c.sock)
 		}
 		cmd.inputMeta = new(utils.Args)
 		c.input.Meta().CopyTo(cmd.inputMeta)
@@ -515,10 +518,7 @@ func (c *handlerCtx) writeReply() {
 	out.SetSeq(c.input.Seq())
 	out.SetPtype(TypeReply)
 	out.SetUri(c.input.Uri())
-	withCaps := !c.sock.capsSent.Load() && c.sock.capsSent.CompareAndSwap(false, true)
-	if withCaps {
-		out.Meta().Set(metaCapsKey, capsCancel)
-	}
+	withCaps := markCaps(c.sock, out)
 	if c.rerr != nil {
 		out.SetBody(nil)
 		c.rerr.SetToMeta(out.Meta())
@@ -536,8 +536,7 @@ func (c *handlerCtx) writeReply() {
 	if withCaps && errors.Is(err, socket.ErrExceedPacketSizeLimit) {
 		// The marker made a reply at the limit too large: a later reply
 		// carries it.
-		out.Meta().Del(metaCapsKey)
-		c.sock.capsSent.Store(false)
+		undoMarkCaps(c.sock, out)
 		err = s.writeOn(c.sock, out)
 	}
 	if err != nil && socket.IsPackError(err) {

@@ -172,9 +172,6 @@ type session struct {
 	// ctxDone is set when the session's context is to be cancelled,
 	// whether or not it was made yet.
 	ctxDone atomic.Bool
-	// remoteCancels is set once the remote peer's replies showed that it
-	// understands cancel notices.
-	remoteCancels atomic.Bool
 }
 
 // sockRef is one connection of a session, with the facts read off it once.
@@ -194,9 +191,11 @@ type sockRef struct {
 	// retired is set when a goaway moved the session elsewhere: the
 	// connection closes once its pulls in flight have ended.
 	retired atomic.Bool
-	// capsSent is set once a reply on this connection has told the remote
-	// peer what this one understands (metaCapsKey).
+	// capsSent is set once a pull, a reply or a notice on this connection
+	// has told the remote peer what this one understands (see caps.go);
+	// caps is what is known of the remote peer's.
 	capsSent atomic.Bool
+	caps     connCaps
 	// readEOF is set when the remote peer closed its side of the
 	// connection: the session closes once the handlers of what it sent
 	// have replied.
@@ -574,7 +573,15 @@ func (s *session) AsyncPull(uri string, args interface{}, reply interface{}, don
 		return
 	}
 	cmd.sent.Store(true)
-	if err := s.writeOn(sock, out); err != nil {
+	marked := markCaps(sock, out)
+	err := s.writeOn(sock, out)
+	if marked && errors.Is(err, socket.ErrExceedPacketSizeLimit) {
+		// The marker made a pull at the limit too large: a later
+		// pull or reply carries it.
+		undoMarkCaps(sock, out)
+		err = s.writeOn(sock, out)
+	}
+	if err != nil {
 		if s.pending.take(seq) != nil {
 			cmd.end(writeRerror(err))
 		}
