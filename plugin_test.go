@@ -106,7 +106,8 @@ func TestHookCallCounts(t *testing.T) {
 	want := map[*hookTally]map[string]int{
 		cliHooks: {
 			"PostDial": 1, "PreWritePull": 3, "PostWritePull": 3, "PreWritePush": 2, "PostWritePush": 2,
-			"PreReadHeader": 3, "PostReadReplyHeader": 3, "PreReadReplyBody": 3, "PostReadReplyBody": 3,
+			// 3 replies and the caps notice answering the first pull
+			"PreReadHeader": 4, "PostReadReplyHeader": 3, "PreReadReplyBody": 3, "PostReadReplyBody": 3,
 			"PostDisconnect": 1,
 		},
 		srvHooks: {
