@@ -112,10 +112,3 @@ func (t *pendingTable) len() int {
 	}
 	return n
 }
-
-// reopen accepts puts again after close, for a session that redialed.
-func (t *pendingTable) reopen() {
-	t.mu.Lock()
-	t.closed = false
-	t.mu.Unlock()
-}

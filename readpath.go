@@ -3,7 +3,6 @@ package tp
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"reflect"
 	"runtime/debug"
@@ -172,42 +171,11 @@ func (s *session) readNext(sock *sockRef, waitErr error) *sockRef {
 	return sock
 }
 
-// readFailed handles the end of sock's stream: it returns the connection
-// to go on reading from after a redial, or nil when the loop is over.
+// readFailed handles the end of sock's stream: the lifecycle decides what
+// follows (see connEnded), and this read loop is over.
 func (s *session) readFailed(sock *sockRef, err error) *sockRef {
-	switch {
-	case s.closed.Load():
-		s.closeBy(nil) // closed on our side: not news
-	case sock.retired.Load():
-		s.retiredBroken(sock, err)
-	case s.canRedial():
-		if sock = s.redial(sock, err); sock != nil {
-			return sock
-		}
-		s.closeBy(err)
-	case err == io.EOF:
-		s.remoteClosedWrite(sock)
-	default:
-		s.closeBy(err)
-	}
+	s.connEnded(sock, err)
 	return nil
-}
-
-// remoteClosedWrite handles a clean end of the remote peer's stream: it
-// sends nothing more, but may still read. Its pulls and pushes being
-// handled still get their replies, though their contexts are cancelled
-// (as net/http cancels a request whose client went away); the pulls of
-// ours waiting on sock end now, since no reply can come; then the session
-// closes.
-func (s *session) remoteClosedWrite(sock *sockRef) {
-	sock.readEOF.Store(true)
-	s.draining.Store(true)
-	sock.retired.Store(true)
-	s.cancelContext() // the caller is gone, or going: handlers may stop
-	for _, cmd := range s.pending.takeIf(func(c *PullCmd) bool { return c.sock == sock }) {
-		cmd.end(rerrConnClosed.withDetail("the remote peer closed the connection"))
-	}
-	s.closeIfDrained(sock)
 }
 
 // bindBody runs in the read loop once the header is decoded: it routes the

@@ -182,8 +182,14 @@ func TestReviewMigrateOnClosedSessionLeaksConnection(t *testing.T) {
 	<-block.entered // migrate is running the PostDial hooks of the new connection
 	p.cliSess.Close()
 	close(block.release)
-	waitFor(t, "migrate to finish", func() bool { return cli.sock.Load() != old })
-	time.Sleep(100 * time.Millisecond) // and its read loop to start
+	waitFor(t, "the dialer to end", func() bool {
+		cli.lc.mu.Lock()
+		defer cli.lc.mu.Unlock()
+		return !cli.lc.dialing
+	})
+	if cli.sock.Load() != old {
+		t.Fatal("a closed session installed the dialer's new connection")
+	}
 	closed := make(chan struct{})
 	go func() { p.cli.Close(); close(closed) }()
 	select {

@@ -147,12 +147,16 @@ type session struct {
 
 	// dial is set for dialed sessions, which can redial.
 	dial *dialInfo
-	// redialing is true while a broken dialed session reconnects.
-	redialing atomic.Bool
-	// draining is set by a goaway the session cannot move away from: no
-	// new pulls; it closes once the pulls in flight have ended.
+	// lc owns the session's connections, and lcState is its state (a
+	// connState); see lifecycle.go.
+	lc      connOwner
+	lcState atomic.Int32
+	// draining is set once the session has drained, or drains, after a
+	// goaway it could not move away from or the remote peer's end of its
+	// stream: it went away in good order.
 	draining atomic.Bool
-	// handshaking is the new connection while its PostDial hooks run.
+	// handshaking is the dialer's new connection while its PostDial hooks
+	// run.
 	handshaking atomic.Pointer[sockRef]
 
 	readTimeout  atomic.Int64 // time.Duration; 0: none
@@ -331,7 +335,9 @@ func newSession(p *Peer, conn net.Conn, protoFunc []socket.ProtoFunc) *session {
 	}
 	s.readTimeout.Store(int64(p.cfg.DefaultReadTimeout))
 	s.writeTimeout.Store(int64(p.cfg.DefaultWriteTimeout))
-	s.sock.Store(newSockRef(conn, protoFunc, p.cfg.DefaultWriteTimeout))
+	sock := newSockRef(conn, protoFunc, p.cfg.DefaultWriteTimeout)
+	s.sock.Store(sock)
+	s.lc.live = []*sockRef{sock}
 	return s
 }
 
@@ -426,7 +432,8 @@ func (s *session) storeId(id string) {
 
 func (s *session) Peer() *Peer { return s.peer }
 func (s *session) IsOk() bool {
-	return !s.closed.Load() && !s.redialing.Load() && !s.draining.Load()
+	st := s.state()
+	return st == stateActive || st == stateMoving
 }
 func (s *session) RemoteIp() string               { return s.sock.Load().ipAddrs()[0] }
 func (s *session) LocalIp() string                { return s.sock.Load().ipAddrs()[1] }
@@ -650,10 +657,22 @@ func (s *session) Close() error {
 // waiting pull (CodeConnClosed), then the PostDisconnect hooks.
 func (s *session) closeBy(cause error) {
 	s.closeOnce.Do(func() {
+		s.lc.mu.Lock()
+		s.setStateLocked(stateClosed)
+		// The current connection, whose reading may have ended (the
+		// remote peer closed its side), and the retired ones.
+		live := append(s.lc.live, s.sock.Load())
+		s.lc.live = nil
+		s.lc.mu.Unlock()
 		s.closed.Store(true)
-		s.closeChan()
+		s.closeChan() // stops the dialer
 		s.cancelContext()
-		_ = s.sock.Load().Close()
+		for _, sock := range live {
+			_ = sock.Close()
+		}
+		if sock := s.handshaking.Load(); sock != nil {
+			_ = sock.Close() // the dialer's, in its PostDial hooks
+		}
 		s.peer.sessions.remove(s)
 		s.failPending(cause)
 		runHooks("PostDisconnect", s.peer.plugins.get().postDisconnect, PostSession(s), PostDisconnectPlugin.PostDisconnect)
