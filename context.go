@@ -178,7 +178,7 @@ var (
 
 func newHandlerCtx() *handlerCtx {
 	c := new(handlerCtx)
-	c.handleFn = c.handle
+	c.handleFn = c.runHandlers
 	c.bindBodyFn = c.bindBody
 	return c
 }

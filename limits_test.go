@@ -419,3 +419,66 @@ func TestSetGopoolIdleGovernsTheReadPool(t *testing.T) {
 	}
 	waitFor(t, "the pools' idle goroutines to end", func() bool { return pooledGoroutines() == 0 })
 }
+
+// Back pulls the caller back on its own session, as the README's nested
+// pull does.
+type Back struct{ PullCtx }
+
+// Nest answers with what /back/echo on the caller's side answers.
+func (b *Back) Nest(n *int) (int, *Rerror) {
+	var got int
+	if rerr := b.Session().Pull("/back/echo", *n, &got, socket.WithContext(b.Context())).Rerror(); rerr != nil {
+		return 0, rerr
+	}
+	return got, nil
+}
+
+// Echo answers with its argument.
+func (b *Back) Echo(n *int) (int, *Rerror) { return *n, nil }
+
+// Handlers at MaxSessionHandlers that pull back to their caller get their
+// replies: the reader never waits for a slot while replies may be behind
+// (issue 21, defect 3: the reader blocked on the third pull, and the
+// nested pulls' replies were never read).
+func TestNestedPullsAtTheHandlerLimit(t *testing.T) {
+	tests := []struct {
+		name  string
+		pulls int
+		// allOK: every pull succeeds; else some may be refused 503,
+		// the queue being full while replies were awaited.
+		allOK bool
+	}{
+		{"3 pulls, limit 2", 3, true},
+		{"4 pulls, limit 2: 2 queued", 4, true},
+		{"12 pulls, limit 2: past the queue", 12, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPair(t, &PeerConfig{MaxSessionHandlers: 2}, nil, func(srv, cli *Peer) {
+				srv.PullRouter.Reg(new(Back))
+				cli.PullRouter.Reg(new(Back))
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			done := make(chan *PullCmd, tt.pulls)
+			results := make([]int, tt.pulls)
+			for i := range tt.pulls {
+				p.cliSess.AsyncPull("/back/nest", i+1, &results[i], done, socket.WithContext(ctx))
+			}
+			ok := 0
+			for range tt.pulls {
+				cmd := <-done
+				switch rerr := cmd.Rerror(); {
+				case rerr == nil:
+					ok++
+				case !tt.allOK && rerr.Code == CodeServiceUnavailable:
+				default:
+					t.Errorf("pull ended with %v", rerr)
+				}
+			}
+			if ok < min(tt.pulls, 4) {
+				t.Fatalf("%d of %d pulls succeeded, want at least %d", ok, tt.pulls, min(tt.pulls, 4))
+			}
+		})
+	}
+}

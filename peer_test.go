@@ -181,7 +181,8 @@ func TestBadSessionDoesNotHarmOthers(t *testing.T) {
 }
 
 // A peer flooding pushes whose handlers block cannot start more than
-// PeerConfig.MaxSessionHandlers of them: the read loop then stops reading.
+// PeerConfig.MaxSessionHandlers of them: as many again wait in the queue,
+// then the reader stops reading.
 func TestSessionHandlersAreBounded(t *testing.T) {
 	blockGate = make(chan struct{})
 	p := newPair(t, nil, nil, func(srv, cli *Peer) { srv.PushRouter.Reg(new(Blocker)) })

@@ -132,6 +132,9 @@ func (s *session) acquireSock() *sockRef {
 	for {
 		sock := s.sock.Load()
 		sock.inflight.Add(1)
+		if sock.readerWaits.Load() {
+			sock.wakeReader() // a reply may come behind what it waits with
+		}
 		if !sock.retired.Load() {
 			return sock
 		}

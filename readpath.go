@@ -21,8 +21,9 @@ import (
 //     push its handler (bindCall), and the header hooks run.
 //  2. A reply completes its pull on the read loop (finishReply).
 //  3. A pull or push goes to a pooled goroutine (dispatch), within the
-//     session's handler limit, and is handled there (handle): the body
-//     hooks, the handler, and for a pull the reply (writeReply).
+//     connection's handler limit or through its queue (handlerslots.go),
+//     and is handled there (handle): the body hooks, the handler, and for
+//     a pull the reply (writeReply).
 
 // readLoop reads every incoming packet of sock on a goroutine of its own,
 // for a connection that cannot wait in the peer's poller (see park). It
@@ -307,57 +308,6 @@ func (c *handlerCtx) finishReply() {
 	}
 }
 
-// dispatch hands a pull or push read on sock to a pooled goroutine. It
-// returns false when the session closed while the message waited.
-//
-// Past PeerConfig.MaxSessionHandlers handlers running for the session, it
-// either answers at once with CodeServiceUnavailable (RejectOverload), or
-// waits for one of them to finish: the read loop stops reading meanwhile,
-// and TCP pushes back on the sender, so one flooding peer cannot take every
-// goroutine. It also waits, rather than run the handler itself, when the
-// goroutine pool is exhausted.
-func (s *session) dispatch(c *handlerCtx, sock *sockRef) bool {
-	p := s.peer
-	limit := int64(p.cfg.MaxSessionHandlers)
-	if n := sock.handling.Add(1); limit > 0 && n > limit {
-		if p.cfg.RejectOverload {
-			p.handling.Add(1)
-			c.overloaded(limit)
-			c.handle() // replies 503 or drops the push; no handler runs
-			return true
-		}
-		slotFreed := sock.slotFreed.Load()
-		if slotFreed == nil {
-			ch := make(chan struct{}, 1)
-			sock.slotFreed.CompareAndSwap(nil, &ch)
-			slotFreed = sock.slotFreed.Load()
-		}
-		// A handler that ended before the channel was there is seen by
-		// the count, checked after.
-		for sock.handling.Load() > limit {
-			select {
-			case <-*slotFreed:
-			case <-s.closedCh():
-				sock.handling.Add(-1)
-				p.putCtx(c)
-				return false
-			}
-		}
-	}
-	p.handling.Add(1)
-	for wait := time.Millisecond; !goHandler(c.handleFn); wait = min(2*wait, 100*time.Millisecond) {
-		select {
-		case <-time.After(wait):
-		case <-s.closedCh():
-			p.handling.Add(-1)
-			sock.handling.Add(-1)
-			p.putCtx(c)
-			return false
-		}
-	}
-	return true
-}
-
 // overloaded marks a message that arrived past the session's handler limit
 // with RejectOverload: a pull is answered CodeServiceUnavailable, a push
 // dropped, and neither handler runs.
@@ -371,25 +321,13 @@ func (c *handlerCtx) overloaded(limit int64) {
 	}
 }
 
-// handle runs on a pool goroutine: the body hooks, the handler, then the
-// reply of a pull.
+// handle runs the body hooks, the handler, then the reply of a pull; on a
+// pool goroutine (runHandlers), or on the reader for a message refused at
+// once. The caller releases the message's handler slot after it.
 func (c *handlerCtx) handle() {
-	s, sock := c.sess, c.sock
+	s := c.sess
 	p := s.peer
-	defer func() {
-		p.putCtx(c)
-		p.handling.Add(-1)
-		n := sock.handling.Add(-1)
-		if ch := sock.slotFreed.Load(); ch != nil {
-			select { // the read loop may wait for this slot
-			case *ch <- struct{}{}:
-			default:
-			}
-		}
-		if n == 0 && sock.retired.Load() {
-			s.closeIfDrained(sock)
-		}
-	}()
+	defer p.putCtx(c)
 	pull := c.input.Ptype() == TypePull
 	if c.rerr == nil && c.bodyErr != nil {
 		c.rerr = rerrBadPacket.withDetail(fmt.Sprintf("%s %s: %v", kindOf(pull), clipUri(c.input.Uri()), c.bodyErr))

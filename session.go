@@ -204,10 +204,14 @@ type sockRef struct {
 	// connection: the session closes once the handlers of what it sent
 	// have replied.
 	readEOF atomic.Bool
-	// slotFreed wakes the read loop waiting for one of the session's
-	// handlers to finish (MaxSessionHandlers); made the first time the
-	// read loop waits, never closed.
-	slotFreed atomic.Pointer[chan struct{}]
+	// slotFreed wakes the reader waiting for one of the connection's
+	// handlers to finish (MaxSessionHandlers), or for a pull of ours to
+	// start, when readerWaits; made the first time the reader waits,
+	// never closed. overflow holds the messages waiting for a slot, made
+	// the first time one waits. See handlerslots.go.
+	slotFreed   atomic.Pointer[chan struct{}]
+	readerWaits atomic.Bool
+	overflow    atomic.Pointer[handlerQueue]
 	// readDeadline records that a read deadline is set, so that one left
 	// by an earlier timeout is cleared when it becomes 0.
 	readDeadline atomic.Bool
