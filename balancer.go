@@ -48,6 +48,27 @@ type BalancerConfig struct {
 	// ready (at start-up, or while every instance is down), within the
 	// call's own context. 0: 5 s; negative: not at all.
 	WaitReady time.Duration
+	// TryTimeout bounds each try of a pull whose context has no earlier
+	// deadline, so that an instance that accepts connections but never
+	// answers cannot hold a call made without a context forever: the try
+	// ends with CodeHandleTimeout (sent again elsewhere only when its
+	// route is idempotent). 0: DefaultTryTimeout; negative: none.
+	TryTimeout time.Duration
+	// EjectAfter is how many tries in a row an instance must fail by not
+	// answering in time or by losing its connection after the call was
+	// written, before it is ejected: it gets no calls (unless no other
+	// instance can take them) until a probe, a pull of /_tp/probe sent
+	// every ejection period, gets any answer from it (a teleport peer
+	// answers it 404). The period starts at EjectMin and doubles, up to
+	// EjectMax, while the probes go unanswered. 0: 5; negative: never.
+	EjectAfter int
+	// EjectSilence ejects an instance sooner, before the tries time out:
+	// one that has calls in flight and has answered none of them for this
+	// long, while another instance answered within it (a frozen process
+	// whose kernel still holds its connections). 0: 1 s; negative: never.
+	EjectSilence time.Duration
+	// EjectMin and EjectMax bound the ejection period. 0: 1 s and 30 s.
+	EjectMin, EjectMax time.Duration
 	// ProbeMinBackoff and ProbeMaxBackoff space the redials of an
 	// instance that could not be dialed or was lost: the first after
 	// ProbeMinBackoff, each next one twice as long up to ProbeMaxBackoff,
@@ -93,6 +114,11 @@ const (
 	DefaultWaitReady           = 5 * time.Second
 	DefaultProbeMinBackoff     = 100 * time.Millisecond
 	DefaultProbeMaxBackoff     = 5 * time.Second
+	DefaultTryTimeout          = 10 * time.Second
+	DefaultEjectAfter          = 5
+	DefaultEjectSilence        = time.Second
+	DefaultEjectMin            = time.Second
+	DefaultEjectMax            = 30 * time.Second
 )
 
 // check fills in the defaults and names the first invalid field.
@@ -105,6 +131,9 @@ func (c *BalancerConfig) check() error {
 	}
 	if c.ProbeMinBackoff < 0 || c.ProbeMaxBackoff < 0 {
 		return fmt.Errorf("BalancerConfig.ProbeMinBackoff/ProbeMaxBackoff: negative")
+	}
+	if c.EjectMin < 0 || c.EjectMax < 0 {
+		return fmt.Errorf("BalancerConfig.EjectMin/EjectMax: negative")
 	}
 	for _, r := range c.Idempotent {
 		if r == "" || r[0] != '/' {
@@ -128,6 +157,24 @@ func (c *BalancerConfig) check() error {
 	}
 	if c.ProbeMaxBackoff == 0 {
 		c.ProbeMaxBackoff = DefaultProbeMaxBackoff
+	}
+	if c.TryTimeout == 0 {
+		c.TryTimeout = DefaultTryTimeout
+	}
+	if c.EjectAfter == 0 {
+		c.EjectAfter = DefaultEjectAfter
+	}
+	if c.EjectSilence == 0 {
+		c.EjectSilence = DefaultEjectSilence
+	}
+	if c.EjectMin == 0 {
+		c.EjectMin = DefaultEjectMin
+	}
+	if c.EjectMax == 0 {
+		c.EjectMax = DefaultEjectMax
+	}
+	if c.EjectMax < c.EjectMin {
+		return fmt.Errorf("BalancerConfig.EjectMax: %v is below EjectMin %v", c.EjectMax, c.EjectMin)
 	}
 	if c.ProbeMaxBackoff < c.ProbeMinBackoff {
 		return fmt.Errorf("BalancerConfig.ProbeMaxBackoff: %v is below ProbeMinBackoff %v", c.ProbeMaxBackoff, c.ProbeMinBackoff)
@@ -193,6 +240,10 @@ func NewBalancer(peer *Peer, resolver Resolver, cfg *BalancerConfig) *Balancer {
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.wg.Add(1)
 	go b.watch()
+	if b.cfg.TryTimeout > 0 || b.cfg.EjectSilence > 0 && b.cfg.EjectAfter > 0 {
+		b.wg.Add(1)
+		go b.sweep()
+	}
 	return b
 }
 
@@ -324,6 +375,11 @@ type InstanceStats struct {
 	// reply); Lost counts the times it could not be dialed or its
 	// session broke without a goaway.
 	Calls, Lost uint64
+	// Ejected is true while the instance is ejected for failing tries in
+	// a row (see BalancerConfig.EjectAfter); Ejections counts the times
+	// it was.
+	Ejected   bool
+	Ejections uint64
 }
 
 // BalancerStats are a Balancer's counters since it was made.
@@ -380,6 +436,18 @@ type endpoint struct {
 	lost    atomic.Uint64 // dial failures and broken sessions
 	removed atomic.Bool   // the resolver no longer lists it
 
+	// failStreak counts the tries in a row that failed for want of an
+	// answer; ejected is set while the instance is ejected for it, and
+	// ejections counts the times it was (see outlier.go).
+	failStreak atomic.Int32
+	ejected    atomic.Bool
+	ejections  atomic.Uint64
+	// lastAnswer is when a pull on it last got an answer, busySince when
+	// its pending calls last went from none to one (monoNow), for
+	// EjectSilence.
+	lastAnswer atomic.Int64
+	busySince  atomic.Int64
+
 	ctx    context.Context // ends when it is removed or the balancer closes
 	stop   context.CancelFunc
 	idleCh chan struct{} // signalled when pending drops to 0 once removed
@@ -415,11 +483,13 @@ func (e *endpoint) stats() InstanceStats {
 	info := e.info.Load()
 	s := e.sess.Load()
 	return InstanceStats{
-		Instance: info.inst,
-		Ready:    s != nil && s.IsOk(),
-		Pending:  e.pending.Load(),
-		Calls:    e.calls.Load(),
-		Lost:     e.lost.Load(),
+		Instance:  info.inst,
+		Ready:     s != nil && s.IsOk(),
+		Pending:   e.pending.Load(),
+		Calls:     e.calls.Load(),
+		Lost:      e.lost.Load(),
+		Ejected:   e.ejected.Load(),
+		Ejections: e.ejections.Load(),
 	}
 }
 

@@ -33,9 +33,9 @@ const maxTries = 16
 func (b *Balancer) Pull(uri string, args interface{}, reply interface{}, setting ...socket.PacketSetting) *PullCmd {
 	var last *PullCmd
 	c := b.newCall(uri, setting)
-	rerr := b.do(&c, func(s *session) (*Rerror, bool, bool) {
-		last = s.Pull(uri, args, reply, setting...)
-		return last.rerr, last.Sent(), last.rerr != nil && last.isRemoteRerror()
+	rerr := b.do(&c, func(s *session) (*Rerror, bool, bool, int64) {
+		last = s.pullWithin(uri, args, reply, b.cfg.TryTimeout, setting)
+		return last.rerr, last.Sent(), last.rerr != nil && last.isRemoteRerror(), last.start + int64(last.cost)
 	})
 	if last == nil || rerr != last.rerr {
 		// No instance to send it to.
@@ -73,19 +73,21 @@ func (b *Balancer) AsyncPull(uri string, args interface{}, reply interface{}, do
 // its route is idempotent, within MaxAttempts and the budget.
 func (b *Balancer) Push(uri string, args interface{}, setting ...socket.PacketSetting) *Rerror {
 	c := b.newCall(uri, setting)
-	return b.do(&c, func(s *session) (*Rerror, bool, bool) {
+	return b.do(&c, func(s *session) (*Rerror, bool, bool, int64) {
 		rerr := s.Push(uri, args, setting...)
 		// Push reports errSessionClosed, found before writing, as
-		// CodeConnClosed, and a failed write as CodeWriteFailed.
-		return rerr, rerr != nil && rerr.Code != CodeConnClosed, false
+		// CodeConnClosed, and a failed write as CodeWriteFailed. A
+		// push gets no answer.
+		return rerr, rerr != nil && rerr.Code != CodeConnClosed, false, 0
 	})
 }
 
 // do runs the tries of one call, each by try on the session of an instance,
-// which reports the error, whether the call was written, and whether the
-// error is the instance's answer. It applies the failover rules (see Pull)
-// and returns the call's error.
-func (b *Balancer) do(c *callInfo, try func(*session) (rerr *Rerror, sent, remote bool)) *Rerror {
+// which reports the error, whether the call was written, whether the error
+// is the instance's answer, and when an answer came (monoNow; 0: none, or
+// a push). It applies the failover rules (see Pull) and returns the call's
+// error.
+func (b *Balancer) do(c *callInfo, try func(*session) (rerr *Rerror, sent, remote bool, answeredAt int64)) *Rerror {
 	b.calls.Add(1)
 	b.budget.deposit()
 	e, s, rerr := b.pick(c)
@@ -94,8 +96,11 @@ func (b *Balancer) do(c *callInfo, try func(*session) (rerr *Rerror, sent, remot
 	}
 	sends := 0
 	for tries := 1; ; tries++ {
-		e.pending.Add(1)
-		rerr, sent, remote := try(s)
+		if e.pending.Add(1) == 1 {
+			e.busySince.Store(monoNow())
+		}
+		rerr, sent, remote, answeredAt := try(s)
+		e.observe(rerr, sent, remote, answeredAt) // before release: an ejection beats LeastPending to it
 		e.release()
 		if rerr == nil || remote {
 			e.calls.Add(1)

@@ -172,10 +172,11 @@ func (b *Balancer) isIdempotent(path string) bool {
 	return false
 }
 
-// usable reports whether a call may go to e now, and its session.
-func (c *callInfo) usable(e *endpoint, strictRoutes bool) *session {
+// usable reports whether a call may go to e now, and its session; an
+// ejected instance only when withEjected.
+func (c *callInfo) usable(e *endpoint, strictRoutes, withEjected bool) *session {
 	s := e.sess.Load()
-	if s == nil || !s.IsOk() || slices.Contains(c.tried, s) {
+	if s == nil || !s.IsOk() || slices.Contains(c.tried, s) || !withEjected && e.ejected.Load() {
 		return nil
 	}
 	if strictRoutes && !e.serves(c.path) {
@@ -185,7 +186,7 @@ func (c *callInfo) usable(e *endpoint, strictRoutes bool) *session {
 }
 
 // pickFrom chooses an endpoint of ps for c by the policy, or nil.
-func (b *Balancer) pickFrom(ps *pickSet, c *callInfo, turn uint64, strictRoutes bool) (*endpoint, *session) {
+func (b *Balancer) pickFrom(ps *pickSet, c *callInfo, turn uint64, strictRoutes, withEjected bool) (*endpoint, *session) {
 	n := len(ps.eps)
 	if n == 0 {
 		return nil, nil
@@ -195,7 +196,7 @@ func (b *Balancer) pickFrom(ps *pickSet, c *callInfo, turn uint64, strictRoutes 
 		start := int(turn % uint64(len(ps.wrr)))
 		for i := range ps.wrr {
 			e := ps.wrr[(start+i)%len(ps.wrr)]
-			if s := c.usable(e, strictRoutes); s != nil {
+			if s := c.usable(e, strictRoutes, withEjected); s != nil {
 				return e, s
 			}
 		}
@@ -204,7 +205,7 @@ func (b *Balancer) pickFrom(ps *pickSet, c *callInfo, turn uint64, strictRoutes 
 		at := ps.ringStart(c.key)
 		for i := range ps.ring {
 			e := ps.ring[(at+i)%len(ps.ring)].e
-			if s := c.usable(e, strictRoutes); s != nil {
+			if s := c.usable(e, strictRoutes, withEjected); s != nil {
 				return e, s
 			}
 		}
@@ -221,7 +222,7 @@ func (b *Balancer) pickFrom(ps *pickSet, c *callInfo, turn uint64, strictRoutes 
 	start := int(turn % uint64(n))
 	for i := range n {
 		e := ps.eps[(start+i)%n]
-		s := c.usable(e, strictRoutes)
+		s := c.usable(e, strictRoutes, withEjected)
 		if s == nil {
 			continue
 		}
@@ -265,14 +266,19 @@ func (b *Balancer) pick(c *callInfo) (*endpoint, *session, *Rerror) {
 }
 
 // pickNow picks among the instances serving the route, or else among
-// all (which then answer CodeNotFound).
+// all (which then answer CodeNotFound); ejected instances only when no
+// other can take the call.
 func (b *Balancer) pickNow(c *callInfo) (*endpoint, *session) {
 	ps := b.picks.Load()
 	turn := b.turn.Add(1)
-	if e, s := b.pickFrom(ps, c, turn, true); e != nil {
-		return e, s
+	for _, withEjected := range [2]bool{false, true} {
+		for _, strict := range [2]bool{true, false} {
+			if e, s := b.pickFrom(ps, c, turn, strict, withEjected); e != nil {
+				return e, s
+			}
+		}
 	}
-	return b.pickFrom(ps, c, turn, false)
+	return nil, nil
 }
 
 func (b *Balancer) noInstance(c *callInfo) *Rerror {

@@ -22,7 +22,10 @@ type PullCmd struct {
 	cost    time.Duration
 	public  goutil.Map
 	stopCtx func() bool // stops the context watch, when there is one
-	sent    atomic.Bool // the write of the pull began (see Sent)
+	// expireAt is when a balancer's try gives up (monoNow; 0: never),
+	// enforced by the balancer's sweepTries.
+	expireAt int64
+	sent     atomic.Bool // the write of the pull began (see Sent)
 	// inputMeta is a copy of the reply's metadata, made only when the
 	// reply carried any.
 	inputMeta *utils.Args

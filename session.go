@@ -543,15 +543,28 @@ func (s *session) bodyCodecFor(body interface{}) byte {
 var pullChanPool = sync.Pool{New: func() any { return make(chan *PullCmd, 1) }}
 
 func (s *session) Pull(uri string, args interface{}, reply interface{}, setting ...socket.PacketSetting) *PullCmd {
+	return s.pullWithin(uri, args, reply, 0, setting)
+}
+
+// pullWithin is Pull, given up after within (0: never) with
+// CodeHandleTimeout by whoever checks PullCmd.expireAt (a balancer).
+func (s *session) pullWithin(uri string, args interface{}, reply interface{}, within time.Duration, setting []socket.PacketSetting) *PullCmd {
 	ch := pullChanPool.Get().(chan *PullCmd)
-	s.AsyncPull(uri, args, reply, ch, setting...)
+	s.asyncPull(uri, args, reply, ch, within, setting)
 	cmd := <-ch
 	pullChanPool.Put(ch)
 	return cmd
 }
 
 func (s *session) AsyncPull(uri string, args interface{}, reply interface{}, done chan *PullCmd, setting ...socket.PacketSetting) {
+	s.asyncPull(uri, args, reply, done, 0, setting)
+}
+
+func (s *session) asyncPull(uri string, args interface{}, reply interface{}, done chan *PullCmd, within time.Duration, setting []socket.PacketSetting) {
 	cmd := &PullCmd{sess: s, reply: reply, doneCh: done, start: monoNow()}
+	if within > 0 {
+		cmd.expireAt = cmd.start + int64(within)
+	}
 	out := &cmd.output
 	seq := s.seq.Add(1)
 	s.fillOutput(out, TypePull, seq, uri, args, setting)
