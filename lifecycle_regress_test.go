@@ -4,16 +4,16 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"testing"
+	"time"
 
 	"github.com/teleport-go/teleport/codec"
 	"github.com/teleport-go/teleport/socket"
-	"testing"
-	"time"
 )
 
-// reviewPair is newPair whose cleanup does not hang the test binary when
+// boundedPair is newPair whose cleanup does not hang the test binary when
 // Close deadlocks: each Close is given 5 seconds, then reported.
-func reviewPair(t *testing.T, srvCfg, cliCfg *PeerConfig, setup func(srv, cli *Peer)) *pair {
+func boundedPair(t *testing.T, srvCfg, cliCfg *PeerConfig, setup func(srv, cli *Peer)) *pair {
 	t.Helper()
 	watch := &acceptWatch{ch: make(chan PreSession, 16)}
 	srv := NewPeer(srvCfg, watch)
@@ -59,16 +59,12 @@ func waitPull(done chan *PullCmd, d time.Duration) (*PullCmd, bool) {
 	}
 }
 
-// Found in review, fixed in the working tree while it ran (see the report);
-// kept as a regression test. Was: (session.go:495, readLoop): once a goaway made a session drain
-// (goaway.go:56, drain retires the session's only connection), a read error
-// on that connection makes the read loop return silently ("replaced after a
-// goaway") although nothing replaced it. If the remote peer dies after its
-// goaway instead of replying, the pull in flight never ends, the session is
-// never closed (no PostDisconnect) and stays in the peer's table until
+// A session draining after a goaway whose remote peer dies before it
+// replies ends its pull in flight and closes (PostDisconnect runs, the
+// peer's table lets it go), rather than leave both waiting until
 // Peer.Close.
-func TestReviewGoawayDrainThenDisconnectLeavesPullWaiting(t *testing.T) {
-	p := reviewPair(t, nil, nil, regHome)
+func TestDrainingSessionLosingItsConnectionEndsItsPulls(t *testing.T) {
+	p := boundedPair(t, nil, nil, regHome)
 	done := make(chan *PullCmd, 1)
 	p.cliSess.AsyncPull("/home/sleep", 3000, new(int), done)
 	waitFor(t, "the pull to reach its handler", func() bool { return p.srv.handling.Load() == 1 })
@@ -88,15 +84,11 @@ func TestReviewGoawayDrainThenDisconnectLeavesPullWaiting(t *testing.T) {
 	}
 }
 
-// Found in review, fixed in the working tree while it ran (see the report);
-// kept as a regression test. Was: (session.go:495, readLoop): same line, in the migrate case. After a
-// goaway moved a redialing session to a new connection (goaway.go:84), the
-// pulls still in flight on the old, retired connection wait for their
-// replies there. If that connection breaks first, its read loop returns
-// without ending them: they wait forever (Pull without a deadline hangs),
-// and the old socket is never closed on our side either.
-func TestReviewGoawayMigrateThenOldConnLostLeavesPullWaiting(t *testing.T) {
-	p := reviewPair(t, nil, &PeerConfig{RedialTimes: 3}, regHome)
+// After a goaway moved a redialing session to a new connection, the pulls
+// still in flight on the old one end with CodeConnClosed when that
+// connection breaks before their replies, and the old socket is closed.
+func TestMovedSessionEndsPullsOfALostOldConnection(t *testing.T) {
+	p := boundedPair(t, nil, &PeerConfig{RedialTimes: 3}, regHome)
 	done := make(chan *PullCmd, 1)
 	p.cliSess.AsyncPull("/home/sleep", 3000, new(int), done)
 	waitFor(t, "the pull to reach its handler", func() bool { return p.srv.handling.Load() == 1 })
@@ -115,17 +107,11 @@ func TestReviewGoawayMigrateThenOldConnLostLeavesPullWaiting(t *testing.T) {
 	}
 }
 
-// Found in review, fixed in the working tree while it ran (see the report);
-// kept as a regression test. Was: (goaway.go:109-118 called from session.go:440/463): closing a
-// draining session while one of its pulls waits deadlocks. closeBy runs
-// inside closeOnce.Do; failPending ends the waiting pull; PullCmd.done calls
-// releaseSock, which sees the retired connection idle and calls
-// retiredIdle -> closeBy again -> closeOnce.Do re-entered: sync.Once
-// deadlocks. The caller of Close (a user, Peer.Close, the read loop) hangs
-// forever, and the read loop that then finds the connection closed blocks
-// on the same Once, so Peer.Close hangs in readLoops.Wait too.
-func TestReviewCloseDrainingSessionDeadlocks(t *testing.T) {
-	p := reviewPair(t, nil, nil, regHome)
+// Closing a draining session while one of its pulls waits returns: ending
+// the pull must not close the session a second time from within its close
+// (a sync.Once re-entered deadlocks), and Peer.Close returns after it.
+func TestClosingADrainingSessionWithAPullWaiting(t *testing.T) {
+	p := boundedPair(t, nil, nil, regHome)
 	done := make(chan *PullCmd, 1)
 	p.cliSess.AsyncPull("/home/sleep", 1000, new(int), done)
 	waitFor(t, "the pull to reach its handler", func() bool { return p.srv.handling.Load() == 1 })
@@ -162,15 +148,10 @@ func (b *blockSecondDial) PostDial(PreSession) *Rerror {
 	return nil
 }
 
-// Found in review, fixed in the working tree while it ran (see the report);
-// kept as a regression test. Was: (goaway.go:74-89, migrate): unlike redial (redial.go:46), migrate
-// never checks whether the session was closed while it dialed. A session
-// closed during the new connection's dial or PostDial hooks gets the new
-// connection stored and a read loop started on it: the connection stays
-// open (closeBy already ran, nothing will close it), the remote keeps a
-// session, and Peer.Close blocks in readLoops.Wait (peer.go:360) until the
-// remote peer closes the connection.
-func TestReviewMigrateOnClosedSessionLeaksConnection(t *testing.T) {
+// A session closed while its move's new connection is in its PostDial
+// hooks does not install that connection: nothing is left open, and
+// Peer.Close returns.
+func TestSessionClosedDuringAMoveLeavesNoConnection(t *testing.T) {
 	block := &blockSecondDial{entered: make(chan struct{}), release: make(chan struct{})}
 	p := newPair(t, nil, &PeerConfig{RedialTimes: 3}, func(srv, cli *Peer) {
 		regHome(srv, cli)
@@ -202,15 +183,11 @@ func TestReviewMigrateOnClosedSessionLeaksConnection(t *testing.T) {
 	}
 }
 
-// Found in review, fixed in the working tree while it ran (see the report);
-// kept as a regression test. Was: (peer.go:354 with socket/fast.go:146-147,170): Peer.Close waits
-// without bound (timeout 0) for every handler to finish, and a handler
-// finishes only once its reply is written. A remote peer that sends pulls
-// and never reads the replies fills the socket buffers: the flusher blocks
-// in Write, the other repliers wait on the drained Cond, nothing ever
-// breaks the connection, and with the default config (no WriteTimeout)
-// Close never returns. One bad client hangs the server's shutdown.
-func TestReviewCloseHangsOnPeerThatNeverReads(t *testing.T) {
+// A remote peer that sends pulls and never reads the replies fills the
+// socket buffers, so its handlers never finish writing; Peer.Close still
+// returns within its bound (writes blocked past the drain fail), even with
+// no write timeout configured: one bad client cannot hang a shutdown.
+func TestCloseReturnsDespiteAPeerThatNeverReads(t *testing.T) {
 	srv := NewPeer(nil)
 	srv.PullRouter.Reg(new(Home))
 	lis := listenLoopback(t)
@@ -257,18 +234,11 @@ func TestReviewCloseHangsOnPeerThatNeverReads(t *testing.T) {
 	}
 }
 
-// Found in review, fixed in the working tree while it ran (see the report);
-// kept as a regression test. Was: (session.go:204-212 with session_table.go:27-34): SetId changes s.id
-// and only then re-keys the table, without holding the table lock across
-// both. A close in between (session_table.remove) looks the session up by
-// its new id, finds nothing there, and deletes it from the set only; rekey
-// then sees it gone and returns, so the old id keeps pointing at the closed
-// session forever: GetSession(oldId) returns a dead session and the map
-// entry leaks.
-
-// The same race, run for real: it fails only when the scheduler lands in
-// the window.
-func TestReviewSetIdRacingCloseConcurrent(t *testing.T) {
+// SetId racing the session's close leaves no entry behind: the id change
+// and the re-keying of the table happen under one lock, so GetSession of
+// the old id never returns a closed session. The race is run for real; it
+// fails only when the scheduler lands in the window.
+func TestSetIdRacingClose(t *testing.T) {
 	p := NewPeer(nil)
 	defer p.Close()
 	for i := range 5000 {
