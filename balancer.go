@@ -140,39 +140,17 @@ func (c *BalancerConfig) check() error {
 			return fmt.Errorf("BalancerConfig.Idempotent: route %q does not start with /", r)
 		}
 	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = DefaultBalancerMaxAttempts
-	}
-	if c.RetryRatio == 0 {
-		c.RetryRatio = DefaultRetryRatio
-	}
-	if c.RetryMinPerSecond == 0 {
-		c.RetryMinPerSecond = DefaultRetryMinPerSecond
-	}
-	if c.WaitReady == 0 {
-		c.WaitReady = DefaultWaitReady
-	}
-	if c.ProbeMinBackoff == 0 {
-		c.ProbeMinBackoff = DefaultProbeMinBackoff
-	}
-	if c.ProbeMaxBackoff == 0 {
-		c.ProbeMaxBackoff = DefaultProbeMaxBackoff
-	}
-	if c.TryTimeout == 0 {
-		c.TryTimeout = DefaultTryTimeout
-	}
-	if c.EjectAfter == 0 {
-		c.EjectAfter = DefaultEjectAfter
-	}
-	if c.EjectSilence == 0 {
-		c.EjectSilence = DefaultEjectSilence
-	}
-	if c.EjectMin == 0 {
-		c.EjectMin = DefaultEjectMin
-	}
-	if c.EjectMax == 0 {
-		c.EjectMax = DefaultEjectMax
-	}
+	orDefault(&c.MaxAttempts, DefaultBalancerMaxAttempts)
+	orDefault(&c.RetryRatio, DefaultRetryRatio)
+	orDefault(&c.RetryMinPerSecond, DefaultRetryMinPerSecond)
+	orDefault(&c.WaitReady, DefaultWaitReady)
+	orDefault(&c.ProbeMinBackoff, DefaultProbeMinBackoff)
+	orDefault(&c.ProbeMaxBackoff, DefaultProbeMaxBackoff)
+	orDefault(&c.TryTimeout, DefaultTryTimeout)
+	orDefault(&c.EjectAfter, DefaultEjectAfter)
+	orDefault(&c.EjectSilence, DefaultEjectSilence)
+	orDefault(&c.EjectMin, DefaultEjectMin)
+	orDefault(&c.EjectMax, DefaultEjectMax)
 	if c.EjectMax < c.EjectMin {
 		return fmt.Errorf("BalancerConfig.EjectMax: %v is below EjectMin %v", c.EjectMax, c.EjectMin)
 	}

@@ -448,31 +448,8 @@ func TestBalancerFailover(t *testing.T) {
 				Idempotent: tc.idempotent, ProbeMinBackoff: 10 * time.Millisecond, ProbeMaxBackoff: 50 * time.Millisecond,
 			})
 			waitReady(t, b, 3)
-			var (
-				ok, failed atomic.Int64
-				lastErr    atomic.Value
-				stop       = make(chan struct{})
-				wg         sync.WaitGroup
-			)
-			for range 8 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						if rerr := b.Pull(tc.uri, nil, new(string)).Rerror(); rerr != nil {
-							failed.Add(1)
-							lastErr.Store(rerr.Error())
-							continue
-						}
-						ok.Add(1)
-					}
-				}()
-			}
+			l := startLoad(8, func() *Rerror { return b.Pull(tc.uri, nil, new(string)).Rerror() })
+			ok, failed := &l.ok, &l.failed
 			waitFor(t, "load", func() bool { return ok.Load() > 300 })
 			tc.fail(t, ins[1], b)
 			before := ok.Load()
@@ -482,12 +459,11 @@ func TestBalancerFailover(t *testing.T) {
 				served := statsOf(b, ins[1].addr).Calls
 				waitFor(t, "calls on the restarted instance", func() bool { return statsOf(b, ins[1].addr).Calls > served+10 })
 			}
-			close(stop)
-			wg.Wait()
+			l.stop()
 			st := b.Stats()
 			t.Logf("%d calls, %d failed, %d retries, %d reroutes", ok.Load()+failed.Load(), failed.Load(), st.Retries, st.Reroutes)
 			if failed.Load() != 0 || st.Failed != 0 {
-				t.Fatalf("%d failed calls (stats %d); last: %v", failed.Load(), st.Failed, lastErr.Load())
+				t.Fatalf("%d failed calls (stats %d); first: %v", failed.Load(), st.Failed, l.firstErr.Load())
 			}
 		})
 	}
@@ -823,4 +799,45 @@ func TestCallThroughABalancer(t *testing.T) {
 	if !errors.Is(err, NewRerror(CodeServiceUnavailable, "", "")) {
 		t.Fatalf("Call of a busy route through the balancer: %v", err)
 	}
+}
+
+// load is calls made in a loop by several goroutines until stop.
+type load struct {
+	ok, failed atomic.Int64
+	firstErr   atomic.Pointer[Rerror]
+	done       chan struct{}
+	wg         sync.WaitGroup
+	once       sync.Once
+}
+
+// startLoad runs call in a loop on each of workers goroutines.
+func startLoad(workers int, call func() *Rerror) *load {
+	l := &load{done: make(chan struct{})}
+	for range workers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.done:
+					return
+				default:
+				}
+				if rerr := call(); rerr != nil {
+					l.failed.Add(1)
+					l.firstErr.CompareAndSwap(nil, rerr)
+					continue
+				}
+				l.ok.Add(1)
+			}
+		}()
+	}
+	return l
+}
+
+// stop ends the load and waits for its goroutines; a second call does
+// nothing.
+func (l *load) stop() {
+	l.once.Do(func() { close(l.done) })
+	l.wg.Wait()
 }

@@ -121,18 +121,10 @@ func (c *PeerConfig) check() (byte, error) {
 	if c.MaxSessions == 0 {
 		c.MaxSessions = defaultMaxSessions(openFileLimit())
 	}
-	if c.MaxSessionHandlers == 0 {
-		c.MaxSessionHandlers = DefaultMaxSessionHandlers
-	}
-	if c.CloseTimeout == 0 {
-		c.CloseTimeout = DefaultCloseTimeout
-	}
-	if c.HandshakeTimeout == 0 {
-		c.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if c.DefaultBodyCodec == "" {
-		c.DefaultBodyCodec = codec.NameJSON
-	}
+	orDefault(&c.MaxSessionHandlers, DefaultMaxSessionHandlers)
+	orDefault(&c.CloseTimeout, DefaultCloseTimeout)
+	orDefault(&c.HandshakeTimeout, DefaultHandshakeTimeout)
+	orDefault(&c.DefaultBodyCodec, codec.NameJSON)
 	bc, err := codec.GetByName(c.DefaultBodyCodec)
 	if err != nil {
 		return 0, fmt.Errorf("PeerConfig.DefaultBodyCodec: %w", err)
@@ -150,4 +142,13 @@ func defaultMaxSessions(fileLimit int) int {
 		return DefaultMaxSessions
 	}
 	return max(fileLimit-max(fileLimit/20, 64), 1)
+}
+
+// orDefault sets *v to def when it is the zero value: a configuration
+// field left unset.
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }

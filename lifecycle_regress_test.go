@@ -11,44 +11,6 @@ import (
 	"github.com/teleport-go/teleport/socket"
 )
 
-// boundedPair is newPair whose cleanup does not hang the test binary when
-// Close deadlocks: each Close is given 5 seconds, then reported.
-func boundedPair(t *testing.T, srvCfg, cliCfg *PeerConfig, setup func(srv, cli *Peer)) *pair {
-	t.Helper()
-	watch := &acceptWatch{ch: make(chan PreSession, 16)}
-	srv := NewPeer(srvCfg, watch)
-	cli := NewPeer(cliCfg)
-	if setup != nil {
-		setup(srv, cli)
-	}
-	lis := listenLoopback(t)
-	go srv.Serve(lis)
-	t.Cleanup(func() {
-		for _, p := range []*Peer{cli, srv} {
-			closed := make(chan struct{})
-			go func() { p.Close(); close(closed) }()
-			select {
-			case <-closed:
-			case <-time.After(5 * time.Second):
-				t.Errorf("Peer.Close hung (goroutines are left behind)")
-				return
-			}
-		}
-	})
-	sess, rerr := cli.Dial(lis.Addr().String())
-	if rerr != nil {
-		t.Fatalf("Dial: %v", rerr)
-	}
-	var srvSess Session
-	select {
-	case s := <-watch.ch:
-		srvSess = s.(Session)
-	case <-time.After(5 * time.Second):
-		t.Fatal("server did not accept")
-	}
-	return &pair{srv: srv, cli: cli, cliSess: sess, srvSess: srvSess, addr: lis.Addr().String()}
-}
-
 // waitPull waits up to d for a pull to end.
 func waitPull(done chan *PullCmd, d time.Duration) (*PullCmd, bool) {
 	select {
@@ -64,7 +26,7 @@ func waitPull(done chan *PullCmd, d time.Duration) (*PullCmd, bool) {
 // peer's table lets it go), rather than leave both waiting until
 // Peer.Close.
 func TestDrainingSessionLosingItsConnectionEndsItsPulls(t *testing.T) {
-	p := boundedPair(t, nil, nil, regHome)
+	p := newPair(t, nil, nil, regHome)
 	done := make(chan *PullCmd, 1)
 	p.cliSess.AsyncPull("/home/sleep", 3000, new(int), done)
 	waitFor(t, "the pull to reach its handler", func() bool { return p.srv.handling.Load() == 1 })
@@ -88,7 +50,7 @@ func TestDrainingSessionLosingItsConnectionEndsItsPulls(t *testing.T) {
 // still in flight on the old one end with CodeConnClosed when that
 // connection breaks before their replies, and the old socket is closed.
 func TestMovedSessionEndsPullsOfALostOldConnection(t *testing.T) {
-	p := boundedPair(t, nil, &PeerConfig{RedialTimes: 3}, regHome)
+	p := newPair(t, nil, &PeerConfig{RedialTimes: 3}, regHome)
 	done := make(chan *PullCmd, 1)
 	p.cliSess.AsyncPull("/home/sleep", 3000, new(int), done)
 	waitFor(t, "the pull to reach its handler", func() bool { return p.srv.handling.Load() == 1 })
@@ -111,7 +73,7 @@ func TestMovedSessionEndsPullsOfALostOldConnection(t *testing.T) {
 // the pull must not close the session a second time from within its close
 // (a sync.Once re-entered deadlocks), and Peer.Close returns after it.
 func TestClosingADrainingSessionWithAPullWaiting(t *testing.T) {
-	p := boundedPair(t, nil, nil, regHome)
+	p := newPair(t, nil, nil, regHome)
 	done := make(chan *PullCmd, 1)
 	p.cliSess.AsyncPull("/home/sleep", 1000, new(int), done)
 	waitFor(t, "the pull to reach its handler", func() bool { return p.srv.handling.Load() == 1 })

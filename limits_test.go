@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -369,16 +368,7 @@ func TestMaxSessionsServeConn(t *testing.T) {
 
 // pooledGoroutines counts the goroutines of goutil pools, idle or busy.
 func pooledGoroutines() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	return bytes.Count(buf, []byte("pool.(*GoPool).goroutineFunc"))
+	return bytes.Count(allStacks(), []byte("pool.(*GoPool).goroutineFunc"))
 }
 
 // The idle duration SetGopool sets governs the read pool too: after a

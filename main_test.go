@@ -49,7 +49,8 @@ type pair struct {
 
 // newPair starts srv on a loopback port and dials it from cli. setup, if
 // given, registers routes before the connection is made. Both peers are
-// closed when the test ends.
+// closed when the test ends, each Close given 10 seconds: one that hangs
+// fails the test rather than the whole test binary.
 func newPair(t testing.TB, srvCfg, cliCfg *PeerConfig, setup func(srv, cli *Peer)) *pair {
 	t.Helper()
 	watch := &acceptWatch{ch: make(chan PreSession, 16)}
@@ -65,8 +66,9 @@ func newPair(t testing.TB, srvCfg, cliCfg *PeerConfig, setup func(srv, cli *Peer
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	t.Cleanup(func() {
-		cli.Close()
-		srv.Close()
+		if !closePeerWithin(t, cli, 10*time.Second) || !closePeerWithin(t, srv, 10*time.Second) {
+			return
+		}
 		if err := <-served; err != nil {
 			t.Errorf("Serve: %v", err)
 		}

@@ -3,7 +3,6 @@ package tp
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -113,40 +112,13 @@ func TestBalancerEjectsAFrozenInstance(t *testing.T) {
 		EjectSilence: 200 * time.Millisecond, EjectMin: 300 * time.Millisecond, MaxAttempts: 1,
 	})
 	waitReady(t, b, 2)
-	var ok, failed atomic.Int64
-	var firstErr atomic.Pointer[Rerror]
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				rerr := b.Pull("/node/name", nil, new(string), socket.WithContext(ctx)).Rerror()
-				cancel()
-				if rerr != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, rerr)
-				} else {
-					ok.Add(1)
-				}
-			}
-		}()
-	}
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wg.Wait()
-	}()
+	l := startLoad(8, func() *Rerror {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return b.Pull("/node/name", nil, new(string), socket.WithContext(ctx)).Rerror()
+	})
+	defer l.stop()
+	ok, failed, firstErr := &l.ok, &l.failed, &l.firstErr
 	waitFor(t, "calls on both instances", func() bool { return statsOf(b, frozen.addr).Calls > 50 && statsOf(b, healthy.addr).Calls > 50 })
 	inFlight := statsOf(b, frozen.addr).Pending
 	frozen.freeze()
@@ -167,8 +139,7 @@ func TestBalancerEjectsAFrozenInstance(t *testing.T) {
 		st := statsOf(b, frozen.addr)
 		return !st.Ejected && st.Calls > before+10
 	})
-	close(stop)
-	wg.Wait()
+	l.stop()
 	if st := statsOf(b, frozen.addr); st.Ejections == 0 {
 		t.Fatalf("stats show no ejection: %+v", st)
 	}

@@ -17,16 +17,19 @@ import (
 // readingGoroutines counts the goroutines that wait for a session's next
 // frame on a goroutine of their own (readLoop).
 func readingGoroutines() int {
+	return strings.Count(string(allStacks()), ").readLoop(")
+}
+
+// allStacks returns the stacks of every goroutine.
+func allStacks() []byte {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			buf = buf[:n]
-			break
+			return buf[:n]
 		}
 		buf = make([]byte, 2*len(buf))
 	}
-	return strings.Count(string(buf), ").readLoop(")
 }
 
 // TestIdleSessionsWaitInThePoller: idle sessions on TCP and unix
