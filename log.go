@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Logger is what teleport logs through. Fatalf logs and exits the process
@@ -107,62 +109,125 @@ func logger() Logger { return curLogger.Load().l }
 // Printf logs at PRINT, shown at every level but OFF.
 func Printf(format string, args ...interface{}) {
 	if enabled(levelPrint) {
-		logger().Printf(format, args...)
+		logger().Printf("%s", escapeLine(format, args))
 	}
 }
 
 // Fatalf logs at CRITICAL and exits the process with status 1.
-func Fatalf(format string, args ...interface{}) { logger().Fatalf(format, args...) }
+func Fatalf(format string, args ...interface{}) { logger().Fatalf("%s", escapeLine(format, args)) }
 
 // Panicf logs at CRITICAL and panics with the message.
-func Panicf(format string, args ...interface{}) { logger().Panicf(format, args...) }
+func Panicf(format string, args ...interface{}) { logger().Panicf("%s", escapeLine(format, args)) }
+
+// errorWithStack logs at ERROR a line, escaped like every other, followed
+// by stack, the goroutine's own stack, as it is (the default handler
+// prints it indented below the line).
+func errorWithStack(stack []byte, format string, args ...interface{}) {
+	if enabled(levelError) {
+		logger().Errorf("%s\n%s", escapeLine(format, args), stack)
+	}
+}
+
+// escapeLine formats a log line and escapes in it every character that
+// could forge a line or rewrite a terminal: control characters (newlines,
+// carriage returns, ANSI escape sequences) and Unicode's C1 controls and
+// bidirectional overrides become Go escapes (\n, \x1b, \u202e). URIs,
+// ids, metadata and error texts that a remote peer chose can thus appear
+// in any line, at any level, without a forged line following them. A tab
+// is kept.
+func escapeLine(format string, args []interface{}) string {
+	return escapeString(fmt.Sprintf(format, args...))
+}
+
+// escapeString is escapeLine of a line already formatted.
+func escapeString(line string) string {
+	for i, r := range line {
+		if needsEscape(r) {
+			return escapeFrom(line, i)
+		}
+	}
+	return line
+}
+
+func needsEscape(r rune) bool {
+	switch {
+	case r == '\t':
+		return false
+	case r < 0x20, r == 0x7f, r >= 0x80 && r <= 0x9f, r == utf8.RuneError:
+		return true
+	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f:
+		return true
+	}
+	return false
+}
+
+// escapeFrom escapes line from byte i, the first that needs it.
+func escapeFrom(line string, i int) string {
+	var b strings.Builder
+	b.Grow(len(line) + 16)
+	b.WriteString(line[:i])
+	for len(line[i:]) > 0 {
+		r, size := utf8.DecodeRuneInString(line[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, "\\x%02x", line[i])
+		case needsEscape(r):
+			q := strconv.QuoteRune(r) // 'x' with the escape inside
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(line[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
 
 // Criticalf logs at CRITICAL.
 func Criticalf(format string, args ...interface{}) {
 	if enabled(levelCritical) {
-		logger().Criticalf(format, args...)
+		logger().Criticalf("%s", escapeLine(format, args))
 	}
 }
 
 // Errorf logs at ERROR.
 func Errorf(format string, args ...interface{}) {
 	if enabled(levelError) {
-		logger().Errorf(format, args...)
+		logger().Errorf("%s", escapeLine(format, args))
 	}
 }
 
 // Warnf logs at WARNING.
 func Warnf(format string, args ...interface{}) {
 	if enabled(levelWarn) {
-		logger().Warnf(format, args...)
+		logger().Warnf("%s", escapeLine(format, args))
 	}
 }
 
 // Noticef logs at NOTICE.
 func Noticef(format string, args ...interface{}) {
 	if enabled(levelNotice) {
-		logger().Noticef(format, args...)
+		logger().Noticef("%s", escapeLine(format, args))
 	}
 }
 
 // Infof logs at INFO.
 func Infof(format string, args ...interface{}) {
 	if enabled(levelInfo) {
-		logger().Infof(format, args...)
+		logger().Infof("%s", escapeLine(format, args))
 	}
 }
 
 // Debugf logs at DEBUG.
 func Debugf(format string, args ...interface{}) {
 	if enabled(levelDebug) {
-		logger().Debugf(format, args...)
+		logger().Debugf("%s", escapeLine(format, args))
 	}
 }
 
 // Tracef logs at TRACE.
 func Tracef(format string, args ...interface{}) {
 	if enabled(levelTrace) {
-		logger().Tracef(format, args...)
+		logger().Tracef("%s", escapeLine(format, args))
 	}
 }
 

@@ -124,6 +124,7 @@ func bodyForLog(body interface{}) string {
 
 // logAt writes line at level, already known to be enabled.
 func logAt(level logLevel, line string) {
+	line = escapeString(line)
 	l := logger()
 	switch level {
 	case levelWarn:

@@ -1,9 +1,11 @@
 package tp
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -239,5 +241,92 @@ func TestRefusedDialIsOneLine(t *testing.T) {
 	}
 	if len(lines) != 1 || !strings.Contains(lines[0], "refused") || !strings.Contains(lines[0], "no token") {
 		t.Fatalf("log lines about the refused connection:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+// Evil is a controller whose handler panics with what the caller sent.
+type Evil struct{ PullCtx }
+
+// Panic panics with its argument.
+func (e *Evil) Panic(s *string) (int, *Rerror) { panic(*s) }
+
+// Control characters a remote peer puts in a URI, a panic value or a frame
+// never reach the log raw: no line is forged, no terminal sequence
+// written, whichever line carries them (issue 25, defect 4).
+func TestLogInjection(t *testing.T) {
+	const evil = "/evil\nFORGED level=ERROR msg=pwned\r\x1b[2J\u202ex"
+	buf := new(syncbuf.Buffer)
+	oldLevel := LoggerLevel()
+	SetLogger(NewSlogLogger(newLinesHandler(buf)))
+	SetLoggerLevel("TRACE")
+	t.Cleanup(func() {
+		SetLogger(NewSlogLogger(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.Level(-100)})))
+		SetLoggerLevel(oldLevel)
+	})
+	gate = make(chan struct{})
+	release := sync.OnceFunc(func() { close(gate) })
+	defer release()
+	e := newHostileEnv(t, hostileRow{srvCfg: &PeerConfig{MaxSessionHandlers: 1, RejectOverload: true}, bound: 5 * time.Second})
+	e.srv.PullRouter.Reg(new(Evil))
+	e.srv.PullRouter.Reg(new(Gate))
+	c := e.dial(t)
+	evilJSON, _ := json.Marshal(evil)
+	push := func(seq uint64, uri string) []byte {
+		return rawFrame{payload: rawPayload{seq: seq, ptype: TypePush, uri: uri, codec: 'j', body: []byte(`"x"`)}.bytes()}.bytes()
+	}
+	frames := [][]byte{
+		pullFrame(1, evil, "1"), // not found: the per-message line
+		pullFrame(2, "/evil/panic", string(evilJSON)),
+		push(3, evil), // a push to no route
+		rawFrame{payload: rawPayload{seq: 4, ptype: 9, uri: evil}.bytes()}.bytes(), // an unknown type
+	}
+	undeliveredPushLog.next.Store(0)
+	for i, f := range frames {
+		if err := c.send(f); err != nil {
+			t.Fatal(err)
+		}
+		if i < 2 { // a pull: one handler at a time
+			c.reply(t, uint64(i+1), 5*time.Second)
+			waitFor(t, "the handler's slot", func() bool { return e.srv.handling.Load() == 0 })
+		}
+	}
+	waitFor(t, "the push's line", func() bool { return strings.Contains(buf.String(), "dropped a push") })
+	// A push dropped under overload: one handler held, then a push.
+	if err := c.send(pullFrame(5, "/gate/wait", "0")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the held handler", func() bool { return e.srv.handling.Load() == 1 })
+	overloadLog.next.Store(0)
+	if err := c.send(push(6, "/sink/put?q="+evil)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the overload line", func() bool { return strings.Contains(buf.String(), "overloaded, dropped push") })
+	release()
+	c.reply(t, 5, 5*time.Second)
+	// A frame with a filter id that is an escape character closes the
+	// session, logging why.
+	bad := e.dial(t)
+	if err := bad.send(rawFrame{xferIds: []byte{0x1b}, payload: rawPayload{seq: 1, ptype: TypePull, uri: evil}.bytes()}.bytes()); err != nil {
+		t.Fatal(err)
+	}
+	bad.closedWithin(t, 5*time.Second)
+	waitFor(t, "the bad filter's line", func() bool { return strings.Count(buf.String(), "closed") > 0 })
+
+	out := buf.String()
+	for i, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if !strings.HasPrefix(line, "time=") && !strings.HasPrefix(line, "\t") {
+			t.Errorf("line %d is no record of the logger (a forged line?): %q", i+1, line)
+		}
+		for _, r := range line {
+			if r != '\t' && needsEscape(r) {
+				t.Errorf("line %d holds %U raw: %q", i+1, r, line)
+				break
+			}
+		}
+	}
+	for _, want := range []string{"pull handled", "panic in handler", "dropped a push", "unknown type", "overloaded, dropped push"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q line was logged", want)
+		}
 	}
 }

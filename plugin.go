@@ -384,7 +384,7 @@ func runHooks[T Plugin, C any](stage string, hooks []T, ctx C, call func(T, C) *
 func callHook[T Plugin, C any](stage string, h T, ctx C, call func(T, C) *Rerror) (rerr *Rerror) {
 	defer func() {
 		if r := recover(); r != nil {
-			Errorf("tp: panic in plugin %q %s: %v\n%s", h.Name(), stage, r, debug.Stack())
+			errorWithStack(debug.Stack(), "tp: panic in plugin %q %s: %v", h.Name(), stage, r)
 			rerr = rerrInternal.withDetail(fmt.Sprintf("panic in plugin %q %s: %v", h.Name(), stage, r))
 		}
 	}()

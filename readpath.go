@@ -397,7 +397,7 @@ func (c *handlerCtx) routeHooks() *pluginHooks {
 func (c *handlerCtx) callHandler() {
 	defer func() {
 		if r := recover(); r != nil {
-			Errorf("tp: panic in handler %s (session %s, seq %d): %v\n%s", c.handler.name, c.sess.Id(), c.input.Seq(), r, debug.Stack())
+			errorWithStack(debug.Stack(), "tp: panic in handler %s (session %s, seq %d): %v", c.handler.name, c.sess.Id(), c.input.Seq(), r)
 			c.rerr = rerrInternal.withDetail(fmt.Sprintf("panic in %s: %v", c.handler.name, r))
 			c.output.SetBody(nil)
 		}
