@@ -28,10 +28,12 @@ type PeerConfig struct {
 	DefaultWriteTimeout time.Duration
 	// DefaultDialTimeout bounds Dial; 0: the operating system's limit.
 	DefaultDialTimeout time.Duration
-	// HandshakeTimeout bounds the TLS handshake of every connection the
-	// peer accepts or dials, whatever the other timeouts: a client that
-	// connects and never sends its ClientHello is closed then.
-	// 0: DefaultHandshakeTimeout.
+	// HandshakeTimeout bounds the handshake of every connection the peer
+	// accepts, from the accept to the end of its PostAccept hooks (the TLS
+	// handshake and an auth plugin's token included), and the TLS
+	// handshake of every connection it dials, whatever the other
+	// timeouts: a client that connects and never sends its ClientHello,
+	// or its token, is closed then. 0: DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
 	// RedialTimes is how many times a dialed session broken unexpectedly
 	// is dialed again; 0: never.
@@ -55,6 +57,13 @@ type PeerConfig struct {
 	// has no such limit. Negative: no limit.
 	// Dialed sessions count too, but a dial is never refused by it.
 	MaxSessions int
+	// MaxHandshakes is the most accepted connections the peer keeps in
+	// their handshake at once (the TLS handshake and the PostAccept
+	// hooks, such as an auth plugin waiting for its token); connections
+	// past it are closed at once. They hold no session slot: clients that
+	// never finish their handshake cannot lock others out of MaxSessions.
+	// 0: DefaultMaxHandshakes; negative: no limit.
+	MaxHandshakes int
 	// MaxSessionHandlers is the most handlers running at once for the
 	// messages of one session. 0: DefaultMaxSessionHandlers; negative: no
 	// limit. What happens past it is RejectOverload's choice.
@@ -78,6 +87,8 @@ const (
 	// DefaultMaxSessions is PeerConfig.MaxSessions when 0 on a system
 	// without a limit on open files to derive it from.
 	DefaultMaxSessions = 10000
+	// DefaultMaxHandshakes is PeerConfig.MaxHandshakes when 0.
+	DefaultMaxHandshakes = 1024
 	// DefaultMaxSessionHandlers is PeerConfig.MaxSessionHandlers when 0.
 	DefaultMaxSessionHandlers = 1024
 	// DefaultCloseTimeout is PeerConfig.CloseTimeout when 0.
@@ -122,6 +133,7 @@ func (c *PeerConfig) check() (byte, error) {
 		c.MaxSessions = defaultMaxSessions(openFileLimit())
 	}
 	orDefault(&c.MaxSessionHandlers, DefaultMaxSessionHandlers)
+	orDefault(&c.MaxHandshakes, DefaultMaxHandshakes)
 	orDefault(&c.CloseTimeout, DefaultCloseTimeout)
 	orDefault(&c.HandshakeTimeout, DefaultHandshakeTimeout)
 	orDefault(&c.DefaultBodyCodec, codec.NameJSON)

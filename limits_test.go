@@ -256,50 +256,39 @@ func TestMaxSessions(t *testing.T) {
 	}
 }
 
-// TestAcceptedSessionCountedOnce: the accept loop counts a connection as
-// starting until its session is in the table, and not a moment longer: a
-// session counted twice made MaxSessions refuse the next connection (seen
-// under load as a refused second session at MaxSessions 2). settled runs
-// once, with the session already in the table, or once on a refusal.
+// TestAcceptedSessionCountedOnce: an accepted connection holds a handshake
+// slot until its session is in the table or it is refused, and not a
+// moment longer: a session counted twice made MaxSessions refuse the next
+// connection (seen under load as a refused second session at MaxSessions
+// 2).
 func TestAcceptedSessionCountedOnce(t *testing.T) {
 	for _, tt := range []struct {
-		name      string
-		cfg       *PeerConfig
-		wantTable int // sessions in the table when settled runs
+		name    string
+		cfg     *PeerConfig
+		refused bool
 	}{
-		{"accepted", nil, 1},
-		{"accepted with no session limit", &PeerConfig{MaxSessions: -1}, 1},
+		{"accepted", nil, false},
+		{"accepted with no session limit", &PeerConfig{MaxSessions: -1}, false},
+		{"refused past MaxSessions", &PeerConfig{MaxSessions: 1}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newPair(t, tt.cfg, nil, nil)
 			before := p.srv.CountSession()
 			srvConn, cliConn := net.Pipe()
 			defer cliConn.Close()
-			var calls, inTable int
-			sess, err := p.srv.serveConn(srvConn, nil, func() {
-				calls++
-				inTable = p.srv.CountSession() - before
-			})
-			if err != nil || sess == nil {
-				t.Fatalf("serveConn: %v", err)
+			sess, err := p.srv.serveConn(srvConn, nil)
+			if (err != nil) != tt.refused || (sess == nil) != tt.refused {
+				t.Fatalf("serveConn = %v, %v; refused %v", sess, err, tt.refused)
 			}
-			if calls != 1 || inTable != tt.wantTable {
-				t.Fatalf("settled ran %d times with %d new sessions in the table, want once with %d", calls, inTable, tt.wantTable)
+			added := 1
+			if tt.refused {
+				added = 0
+			}
+			if n := p.srv.CountSession() - before; n != added || p.srv.handshakes.Load() != 0 {
+				t.Fatalf("%d new sessions in the table, %d handshake slots held; want %d and none", n, p.srv.handshakes.Load(), added)
 			}
 		})
 	}
-	t.Run("refused", func(t *testing.T) {
-		p := newPair(t, &PeerConfig{MaxSessions: 1}, nil, nil)
-		srvConn, cliConn := net.Pipe()
-		defer cliConn.Close()
-		calls := 0
-		if _, err := p.srv.serveConn(srvConn, nil, func() { calls++ }); err == nil {
-			t.Fatal("serveConn past MaxSessions succeeded")
-		}
-		if calls != 1 {
-			t.Fatalf("settled ran %d times on a refusal, want once", calls)
-		}
-	})
 }
 
 // TestRejectOverload: past MaxSessionHandlers with RejectOverload, a pull

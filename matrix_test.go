@@ -120,11 +120,19 @@ func newMatrixCell(t *testing.T, tr matrixTransport, base *faultnet.Faults, cliC
 		c.cliConn.Close()
 		c.srvConn.Close()
 	})
+	// Both at once: ServeConn completes a TLS handshake before it
+	// returns, which takes both ends.
+	srvDone := make(chan error, 1)
+	go func() {
+		var err error
+		c.srvSess, err = c.srv.ServeConn(c.srvConn)
+		srvDone <- err
+	}()
 	var err error
-	if c.srvSess, err = c.srv.ServeConn(c.srvConn); err != nil {
+	if c.cliSess, err = c.cli.ServeConn(c.cliConn); err != nil {
 		t.Fatal(err)
 	}
-	if c.cliSess, err = c.cli.ServeConn(c.cliConn); err != nil {
+	if err := <-srvDone; err != nil {
 		t.Fatal(err)
 	}
 	return c

@@ -40,12 +40,10 @@ type Peer struct {
 
 	// handling counts the pulls and pushes being handled, for Close.
 	handling atomic.Int64
-	// starting counts accepted connections not yet in the session
-	// table, for MaxSessions.
-	starting   atomic.Int64
+	// handshakes counts the accepted connections in their handshake (see
+	// accept.go), for MaxHandshakes.
+	handshakes atomic.Int64
 	refusedLog logEvery
-	// handshakeLog limits the lines of failed TLS handshakes.
-	handshakeLog logEvery
 	// readLoops counts running read loops and serve loops, for Close.
 	readLoops sync.WaitGroup
 	closing   atomic.Bool // Close has begun: no more dials or accepts
@@ -145,7 +143,7 @@ func (p *Peer) DialContext(ctx context.Context, addr string, protoFunc ...socket
 		s.closeBy(fmt.Errorf("PostDial: %s", rerr))
 		return nil, rerr
 	}
-	if err := p.startSession(s, nil); err != nil {
+	if err := p.startSession(s, 0); err != nil {
 		return nil, rerrDialFailed.wrap(err, "")
 	}
 	Debugf("tp: dialed %s (session %s)", addr, s.Id())
@@ -202,58 +200,32 @@ func (p *Peer) addReadLoop() bool {
 	return true
 }
 
-// startSession adds s to the table and starts its read loop; it fails once
-// the peer is closing. added, when not nil, runs once s is in the table.
-func (p *Peer) startSession(s *session, added func()) error {
+// startSession adds s to the table, if it holds fewer than limit sessions
+// (limit <= 0: whatever it holds), and starts its read loop; it fails once
+// the peer is closing, or past limit.
+func (p *Peer) startSession(s *session, limit int) error {
 	if !p.addReadLoop() {
 		s.closeBy(errors.New("peer is closed"))
 		return errors.New("tp: peer is closed")
 	}
-	p.sessions.add(s)
-	if added != nil {
-		added()
+	if !s.admitted.Load() && !p.sessions.addBelow(s, limit) {
+		p.readLoops.Done()
+		err := fmt.Errorf("tp: %d sessions open, the most PeerConfig.MaxSessions allows", limit)
+		s.closeBy(err)
+		return err
 	}
 	s.started.Store(true)
 	s.startReading(s.sock.Load())
 	return nil
 }
 
-// ServeConn starts a session on an accepted connection: PostAccept hooks,
-// then the read loop. It returns once the session is running.
+// ServeConn starts a session on an accepted connection: its handshake (a
+// TLS one for a *tls.Conn, then the PostAccept hooks) within
+// HandshakeTimeout and MaxHandshakes, then the read loop, within
+// MaxSessions. It returns once the session is running, or the error that
+// refused it (the connection is closed then).
 func (p *Peer) ServeConn(conn net.Conn, protoFunc ...socket.ProtoFunc) (Session, error) {
-	return p.serveConn(conn, protoFunc, nil)
-}
-
-// serveConn is ServeConn. settled, when not nil, runs exactly once: when
-// the session is in the table, or when the connection is refused; the
-// accept loop counts the connection as starting until then, and a session
-// counted in both would make MaxSessions refuse a connection too early.
-func (p *Peer) serveConn(conn net.Conn, protoFunc []socket.ProtoFunc, settled func()) (Session, error) {
-	if settled != nil {
-		// Called on this goroutine only: by startSession, else on return.
-		done, settle := false, settled
-		settled = func() {
-			if !done {
-				done = true
-				settle()
-			}
-		}
-		defer settled()
-	}
-	if limit := p.cfg.MaxSessions; limit > 0 && p.sessions.len() >= limit {
-		conn.Close()
-		return nil, fmt.Errorf("tp: ServeConn: %d sessions open, the most PeerConfig.MaxSessions allows", limit)
-	}
-	s := newSession(p, conn, protoFunc)
-	if rerr := runHooks("PostAccept", p.plugins.get().postAccept, PreSession(s), PostAcceptPlugin.PostAccept); rerr != nil {
-		s.closeBy(fmt.Errorf("PostAccept: %s", rerr))
-		return nil, rerr.ToError()
-	}
-	if err := p.startSession(s, settled); err != nil {
-		return nil, err
-	}
-	Debugf("tp: accepted %s (session %s)", conn.RemoteAddr(), s.Id())
-	return s, nil
+	return p.serveConn(conn, protoFunc)
 }
 
 // Listen serves every PeerConfig.ListenAddrs entry and blocks until Close.
@@ -335,48 +307,17 @@ func (p *Peer) Serve(lis net.Listener, protoFunc ...socket.ProtoFunc) error {
 		if p.full() {
 			conn.Close()
 			if p.refusedLog.allow() {
-				Noticef("tp: refused %s on %s: %d sessions open, the most PeerConfig.MaxSessions allows (at most one such line a second)", conn.RemoteAddr(), lis.Addr(), p.cfg.MaxSessions)
+				Noticef("tp: refused %s on %s: %d sessions open (MaxSessions %d), %d connections in their handshake (MaxHandshakes %d) (at most one such line a second)",
+					conn.RemoteAddr(), lis.Addr(), p.sessions.len(), p.cfg.MaxSessions, p.handshakes.Load(), p.cfg.MaxHandshakes)
 			}
 			continue
 		}
-		p.starting.Add(1)
 		go func() {
-			if err := p.tlsHandshake(conn); err != nil {
-				p.starting.Add(-1)
-				conn.Close()
-				if p.handshakeLog.allow() {
-					Noticef("tp: refused %s: %v (at most one such line a second)", conn.RemoteAddr(), err)
-				}
-				return
-			}
-			if _, err := p.serveConn(conn, protoFunc, func() { p.starting.Add(-1) }); err != nil {
-				Noticef("tp: refused %s: %v", conn.RemoteAddr(), err)
+			if _, err := p.serveConn(conn, protoFunc); err != nil && p.refusedLog.allow() {
+				Noticef("tp: refused %s: %v (at most one such line a second)", conn.RemoteAddr(), err)
 			}
 		}()
 	}
-}
-
-// tlsHandshake completes the TLS handshake of an accepted connection,
-// within HandshakeTimeout, before it becomes a session; a connection
-// without TLS has none.
-func (p *Peer) tlsHandshake(conn net.Conn) error {
-	tc, ok := conn.(*tls.Conn)
-	if !ok {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.HandshakeTimeout)
-	defer cancel()
-	if err := tc.HandshakeContext(ctx); err != nil {
-		return pkgerrors.Wrap(err, "tls handshake")
-	}
-	return nil
-}
-
-// full reports whether the peer has as many sessions as MaxSessions
-// allows, counting the accepted connections still being set up.
-func (p *Peer) full() bool {
-	limit := p.cfg.MaxSessions
-	return limit > 0 && p.sessions.len()+int(p.starting.Load()) >= limit
 }
 
 // isTemporary reports accept errors worth retrying, like running out of

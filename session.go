@@ -163,6 +163,7 @@ type session struct {
 	writeTimeout atomic.Int64 // time.Duration; 0: none
 
 	started   atomic.Bool // its read loop started
+	admitted  atomic.Bool // in the session table before its start (Admit)
 	closed    atomic.Bool
 	closeOnce sync.Once
 	// closeCh is closed once the session is; made on first use (see

@@ -17,15 +17,24 @@ type sessionTable struct {
 	byId map[string]*session
 }
 
-func (t *sessionTable) add(s *session) {
+func (t *sessionTable) add(s *session) { t.addBelow(s, 0) }
+
+// addBelow adds s unless the table holds limit sessions or more (limit <=
+// 0: no limit); the check and the add are one step, so that sessions
+// started at once cannot all pass a limit that only one more fits.
+func (t *sessionTable) addBelow(s *session, limit int) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if limit > 0 && len(t.set) >= limit {
+		return false
+	}
 	if t.set == nil {
 		t.set = map[*session]struct{}{}
 		t.byId = map[string]*session{}
 	}
 	t.set[s] = struct{}{}
 	t.index(s)
+	return true
 }
 
 // index points the index at s under its id; the caller holds mu.

@@ -407,7 +407,7 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 			}
 			// crypto/tls closes the connection itself at the timeout,
 			// a moment before the server counts it out.
-			waitFor(t, "no connection starting", func() bool { return srv.starting.Load() == 0 })
+			waitFor(t, "no connection in its handshake", func() bool { return srv.handshakes.Load() == 0 })
 			if n := srv.CountSession(); n != 0 {
 				t.Fatalf("%d sessions; want none", n)
 			}

@@ -5,11 +5,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
+	"github.com/teleport-go/teleport/plugin/auth"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -256,4 +259,39 @@ func TestRefusedWhenNotAccepting(t *testing.T) {
 			t.Errorf("after the first closed: %v", rerr)
 		}
 	})
+}
+
+// A flood of concurrent upgrades, each with a valid token, cannot open more
+// sessions than MaxSessions: the session slot is taken in one step with the
+// check, once the handshake is done (issue 25, defect 2: all 30 got one).
+func TestMaxSessionsUnderAnUpgradeFlood(t *testing.T) {
+	check := func(token string, _ tp.PreSession) *tp.Rerror {
+		if token != "secret" {
+			return auth.Unauthorized("bad token")
+		}
+		return nil
+	}
+	srv := tp.NewPeer(&tp.PeerConfig{MaxSessions: 5}, auth.NewServer(check, nil))
+	url := serveWS(t, srv)
+	cli := tp.NewPeer(nil, auth.NewClient("secret", nil))
+	defer cli.Close()
+	const flood = 30
+	var wg sync.WaitGroup
+	var opened atomic.Int64
+	for range flood {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, rerr := Dial(cli, url); rerr == nil {
+				opened.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := srv.CountSession(); n > 5 || opened.Load() > 5 {
+		t.Fatalf("%d sessions on the server, %d dials succeeded; MaxSessions is 5", n, opened.Load())
+	}
+	if opened.Load() == 0 {
+		t.Fatal("no dial succeeded")
+	}
 }

@@ -233,6 +233,14 @@ func (s *Server) PostAccept(sess tp.PreSession) *tp.Rerror {
 	default:
 		rerr = s.check(token, sess)
 	}
+	if rerr == nil {
+		// Take the session's slot now, before telling the client it is
+		// in: past MaxSessions it hears 503 rather than a yes followed
+		// by a closed connection.
+		if a, ok := sess.(tp.Admitter); ok {
+			rerr = a.Admit()
+		}
+	}
 	if in.Ptype() == tp.TypePull {
 		answer := socket.NewPacket(
 			socket.WithSeq(in.Seq()),

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -423,4 +424,58 @@ func (sendHello) PostDial(sess tp.PreSession) *tp.Rerror {
 		return tp.NewRerror(tp.CodeWriteFailed, "Write Failed", err.Error())
 	}
 	return nil
+}
+
+// Connections that never send their token hold handshake slots, not
+// session slots: with as many of them as MaxSessions, a client with a
+// token still gets in at once, and a flood past MaxHandshakes is closed at
+// once (issue 25, defect 3: the idle connections locked it out).
+func TestIdleHandshakesCannotFillMaxSessions(t *testing.T) {
+	const maxSessions = 10
+	srv := newPeer(t, &tp.PeerConfig{MaxSessions: maxSessions, MaxHandshakes: 3 * maxSessions})
+	srv.PluginContainer().Add(auth.NewServer(checkToken, nil))
+	srv.PullRouter.Reg(new(Who))
+	addr := tptest.Serve(t, srv)
+	var idle []net.Conn
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	for range 2 * maxSessions { // twice MaxSessions, within MaxHandshakes
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	cli := newPeer(t, nil, auth.NewClient(goodToken, nil))
+	start := time.Now()
+	sess, rerr := cli.Dial(addr)
+	if rerr != nil {
+		t.Fatalf("a client with a token, beside %d idle connections: %v", len(idle), rerr)
+	}
+	var id string
+	if rerr := sess.Pull("/who/ami", nil, &id).Rerror(); rerr != nil || id != "alice" {
+		t.Fatalf("pull: %q, %v", id, rerr)
+	}
+	t.Logf("the client got in and pulled in %v beside %d idle connections", time.Since(start), len(idle))
+	// Past MaxHandshakes, connections are closed at once.
+	for range maxSessions + 1 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	last := idle[len(idle)-1]
+	_ = last.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := last.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Fatalf("a connection past MaxHandshakes: %v, want it closed", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
