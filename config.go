@@ -64,6 +64,17 @@ type PeerConfig struct {
 	// never finish their handshake cannot lock others out of MaxSessions.
 	// 0: DefaultMaxHandshakes; negative: no limit.
 	MaxHandshakes int
+	// MaxHandshakeFrame is the largest frame, in bytes, read on a
+	// connection before its session is established (by the PostAccept
+	// and PostDial plugins: an auth token, say), refused on its size
+	// field before any of it is read. 0: DefaultMaxHandshakeFrame.
+	MaxHandshakeFrame int
+	// MaxPendingFrameBytes bounds the memory held, across all the peer's
+	// connections, by frames being read and not yet whole (see
+	// socket.FrameBudget): a frame that would pass it ends its connection.
+	// It should hold a few frames of the packet size limit. 0:
+	// DefaultMaxPendingFrameBytes; negative: no bound.
+	MaxPendingFrameBytes int64
 	// MaxSessionHandlers is the most handlers running at once for the
 	// messages of one session. 0: DefaultMaxSessionHandlers; negative: no
 	// limit. What happens past it is RejectOverload's choice.
@@ -87,6 +98,12 @@ const (
 	// DefaultMaxSessions is PeerConfig.MaxSessions when 0 on a system
 	// without a limit on open files to derive it from.
 	DefaultMaxSessions = 10000
+	// DefaultMaxHandshakeFrame is PeerConfig.MaxHandshakeFrame when 0:
+	// room for any token or certificate-sized credential.
+	DefaultMaxHandshakeFrame = 64 << 10
+	// DefaultMaxPendingFrameBytes is PeerConfig.MaxPendingFrameBytes when
+	// 0: four frames of the default packet size limit.
+	DefaultMaxPendingFrameBytes = 256 << 20
 	// DefaultMaxHandshakes is PeerConfig.MaxHandshakes when 0.
 	DefaultMaxHandshakes = 1024
 	// DefaultMaxSessionHandlers is PeerConfig.MaxSessionHandlers when 0.
@@ -126,6 +143,9 @@ func (c *PeerConfig) check() (byte, error) {
 			return 0, fmt.Errorf("PeerConfig.%s: %v is negative", name, d)
 		}
 	}
+	if c.MaxHandshakeFrame < 0 {
+		return 0, fmt.Errorf("PeerConfig.MaxHandshakeFrame: %d is negative", c.MaxHandshakeFrame)
+	}
 	if c.RedialTimes < 0 {
 		return 0, fmt.Errorf("PeerConfig.RedialTimes: %d is negative", c.RedialTimes)
 	}
@@ -134,6 +154,8 @@ func (c *PeerConfig) check() (byte, error) {
 	}
 	orDefault(&c.MaxSessionHandlers, DefaultMaxSessionHandlers)
 	orDefault(&c.MaxHandshakes, DefaultMaxHandshakes)
+	orDefault(&c.MaxHandshakeFrame, DefaultMaxHandshakeFrame)
+	orDefault(&c.MaxPendingFrameBytes, DefaultMaxPendingFrameBytes)
 	orDefault(&c.CloseTimeout, DefaultCloseTimeout)
 	orDefault(&c.HandshakeTimeout, DefaultHandshakeTimeout)
 	orDefault(&c.DefaultBodyCodec, codec.NameJSON)

@@ -142,7 +142,7 @@ func badReplyRow(name string, codec byte, body string) hostileRow {
 
 var eightRows = []hostileRow{
 	{
-		name: "item 1: 200 heads each declaring 1 GiB",
+		name: "item 1: 200 heads each declaring the packet size limit",
 		// The heads alone: the server must not reserve memory for the
 		// frames they announce (it did, 1 MiB each).
 		bound: closeBound, heap: 20 << 20,
@@ -151,7 +151,7 @@ var eightRows = []hostileRow{
 			conns := make([]*rawConn, n)
 			for i := range conns {
 				conns[i] = e.dial(t)
-				if err := conns[i].send(rawFrame{size: u32(1 << 30)}.bytes()); err != nil {
+				if err := conns[i].send(rawFrame{size: u32(socket.PacketSizeLimit())}.bytes()); err != nil {
 					t.Fatal(err)
 				}
 			}

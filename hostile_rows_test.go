@@ -96,8 +96,8 @@ var frameRows = []hostileRow{
 		return rawFrame{size: u32(socket.MinFrameSize - 1), payload: make([]byte, 17)}.bytes()
 	}),
 	closesRow("size zero", func(*testing.T) []byte { return []byte{0, 0, 0, 0} }),
-	closesRow("size one past the 1 GiB limit", func(*testing.T) []byte {
-		return rawFrame{size: u32(1<<30 + 1), payload: addPull(1).bytes()}.bytes()
+	closesRow("size one past the packet size limit", func(*testing.T) []byte {
+		return rawFrame{size: u32(socket.PacketSizeLimit() + 1), payload: addPull(1).bytes()}.bytes()
 	}),
 	closesRow("size 4 GiB-1", func(*testing.T) []byte { return []byte{0xff, 0xff, 0xff, 0xff, 'f', 0} }),
 	{

@@ -346,7 +346,7 @@ func (s *session) dialSock() (*sockRef, error) {
 	if err != nil {
 		return nil, err
 	}
-	sock := newSockRef(conn, s.protoFuncs(), s.WriteTimeout())
+	sock := s.peer.newSockRef(conn, s.protoFuncs(), s.WriteTimeout())
 	s.handshaking.Store(sock)
 	if s.closed.Load() {
 		// closeBy may have looked for a handshaking connection before
@@ -361,6 +361,7 @@ func (s *session) dialSock() (*sockRef, error) {
 		_ = sock.Close()
 		return nil, rerr
 	}
+	sock.handshaking(s.peer, false)
 	return sock, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -459,5 +460,46 @@ func TestNestedPullsAtTheHandlerLimit(t *testing.T) {
 				t.Fatalf("%d of %d pulls succeeded, want at least %d", ok, tt.pulls, min(tt.pulls, 4))
 			}
 		})
+	}
+}
+
+// Connections sending large frames slowly share the peer's budget for
+// frames being read: what they hold together stays within
+// MaxPendingFrameBytes, the frames that would pass it end their
+// connections, and other sessions are served (issue 25, defect 1).
+func TestFrameBudgetAcrossConnections(t *testing.T) {
+	const budget = 256 << 10
+	p := newPair(t, &PeerConfig{MaxPendingFrameBytes: budget}, nil, func(srv, cli *Peer) { srv.PullRouter.Reg(new(Home)) })
+	const conns = 4
+	var raw []*rawConn
+	for range conns {
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc := newRawConn(c)
+		defer rc.Close()
+		// A pull of 200 KiB, of which 150 KiB arrive: then nothing.
+		frame := pullFrame(1, "/home/bytes", `"`+strings.Repeat("x", 200<<10)+`"`)
+		if err := rc.send(frame[:150<<10]); err != nil {
+			t.Fatal(err)
+		}
+		raw = append(raw, rc)
+	}
+	closed := 0
+	for _, rc := range raw {
+		_ = rc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		if _, err := rc.br.ReadByte(); err != nil && !isTimeout(err) {
+			closed++
+		}
+	}
+	used, limit := p.srv.frameBudget.InUse(), p.srv.frameBudget.Limit()
+	t.Logf("%d of %d connections ended; %d KiB of the %d KiB budget in use", closed, conns, used>>10, limit>>10)
+	if used > limit || closed < 2 {
+		t.Fatalf("%d bytes in use of %d; %d connections ended, want at least 2", used, limit, closed)
+	}
+	var sum int
+	if rerr := p.cliSess.Pull("/home/test_add", [2]int{1, 2}, &sum).Rerror(); rerr != nil || sum != 3 {
+		t.Fatalf("a well-behaved session: %d, %v", sum, rerr)
 	}
 }

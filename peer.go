@@ -40,6 +40,9 @@ type Peer struct {
 
 	// handling counts the pulls and pushes being handled, for Close.
 	handling atomic.Int64
+	// frameBudget bounds the frames being read on all the peer's
+	// connections (MaxPendingFrameBytes); nil: no bound.
+	frameBudget *socket.FrameBudget
 	// handshakes counts the accepted connections in their handshake (see
 	// accept.go), for MaxHandshakes.
 	handshakes atomic.Int64
@@ -88,6 +91,7 @@ func NewPeer(cfg *PeerConfig, plugin ...Plugin) *Peer {
 		}
 		p.tlsConfig.Store(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
+	p.frameBudget = socket.NewFrameBudget(p.cfg.MaxPendingFrameBytes)
 	p.PullRouter = newRouter(p, TypePull)
 	p.PushRouter = newRouter(p, TypePush)
 	p.ctxPool.New = func() any { return newHandlerCtx() }
@@ -214,6 +218,7 @@ func (p *Peer) startSession(s *session, limit int) error {
 		s.closeBy(err)
 		return err
 	}
+	s.sock.Load().handshaking(p, false)
 	s.started.Store(true)
 	s.startReading(s.sock.Load())
 	return nil

@@ -303,6 +303,25 @@ func (s *sockRef) waitRead() error {
 	return nil
 }
 
+// readLimiter and budgeted are how the socket package's sockets bound
+// the frames they read (see socket's SetReadLimit and SetFrameBudget).
+type (
+	readLimiter interface{ SetReadLimit(uint32) }
+	budgeted    interface{ SetFrameBudget(*socket.FrameBudget) }
+)
+
+// handshaking bounds the frames read on the connection to the peer's
+// MaxHandshakeFrame while on, to the packet size limit once off.
+func (s *sockRef) handshaking(p *Peer, on bool) {
+	if l, ok := s.Socket.(readLimiter); ok {
+		n := uint32(0)
+		if on {
+			n = uint32(p.cfg.MaxHandshakeFrame)
+		}
+		l.SetReadLimit(n)
+	}
+}
+
 // writeTimeouter is how the socket package's sockets bound each write from
 // its start.
 type writeTimeouter interface{ SetWriteTimeout(time.Duration) }
@@ -327,6 +346,17 @@ func newSockRef(conn net.Conn, protoFunc []socket.ProtoFunc, writeTimeout time.D
 	return s
 }
 
+// newSockRef is newSockRef for a connection of p: its frames count in the
+// peer's frame budget, and it starts in its handshake.
+func (p *Peer) newSockRef(conn net.Conn, protoFunc []socket.ProtoFunc, writeTimeout time.Duration) *sockRef {
+	s := newSockRef(conn, protoFunc, writeTimeout)
+	if b, ok := s.Socket.(budgeted); ok && p.frameBudget != nil {
+		b.SetFrameBudget(p.frameBudget)
+	}
+	s.handshaking(p, true)
+	return s
+}
+
 var (
 	_ Session     = (*session)(nil)
 	_ PreSession  = (*session)(nil)
@@ -340,7 +370,7 @@ func newSession(p *Peer, conn net.Conn, protoFunc []socket.ProtoFunc) *session {
 	}
 	s.readTimeout.Store(int64(p.cfg.DefaultReadTimeout))
 	s.writeTimeout.Store(int64(p.cfg.DefaultWriteTimeout))
-	sock := newSockRef(conn, protoFunc, p.cfg.DefaultWriteTimeout)
+	sock := p.newSockRef(conn, protoFunc, p.cfg.DefaultWriteTimeout)
 	s.sock.Store(sock)
 	s.lc.live = []*sockRef{sock}
 	return s

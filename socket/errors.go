@@ -12,6 +12,9 @@ import "errors"
 var (
 	// ErrExceedPacketSizeLimit: a frame larger than PacketSizeLimit.
 	ErrExceedPacketSizeLimit = errors.New("socket: packet size exceeds the limit")
+	// ErrFrameBudget: a frame being read would pass the FrameBudget of
+	// its socket's peer.
+	ErrFrameBudget = errors.New("socket: the budget for frames being read is spent")
 	// ErrFrameTooSmall: a declared frame size below the smallest frame.
 	ErrFrameTooSmall = errors.New("socket: declared frame size below the minimum")
 	// ErrProtoId: a frame of another protocol.

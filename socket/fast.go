@@ -266,11 +266,22 @@ func (f *fastProto) Unpack(p *Packet) error {
 		return err
 	}
 	size := binary.BigEndian.Uint32(f.head[:])
+	if got > 4 && f.head[4] != FastProtoId {
+		// Another protocol (a TLS client hello, an HTTP request) whose
+		// first bytes read as a size: say what it is.
+		return fmt.Errorf("%w: %q, want %q", ErrProtoId, f.head[4], FastProtoId)
+	}
 	if size < MinFrameSize {
 		return fmt.Errorf("%w: %d < %d bytes (head % x)", ErrFrameTooSmall, size, MinFrameSize, f.head[:4])
 	}
 	if err := checkPacketSize(size); err != nil {
 		return fmt.Errorf("%w (head %q)", err, f.head[:4])
+	}
+	x, fromSocket := f.r.(sockIO)
+	if fromSocket {
+		if lim := x.s.readLimit.Load(); lim > 0 && size > lim {
+			return fmt.Errorf("%w: %d > %d bytes, the limit before the session is established (head %q)", ErrExceedPacketSizeLimit, size, lim, f.head[:4])
+		}
 	}
 	if got < frameHeadLen {
 		if _, err := readHead(f.r, f.head[got:], frameHeadLen-got, got); err != nil {
@@ -285,7 +296,13 @@ func (f *fastProto) Unpack(p *Packet) error {
 	if !ok {
 		frame := utils.AcquireByteBuffer()
 		defer utils.ReleaseByteBuffer(frame)
-		if err := readFrameRest(f.r, frame, rest); err != nil {
+		var budget *FrameBudget
+		if fromSocket {
+			budget = x.s.budget.Load()
+		}
+		taken, err := readFrameRest(f.r, frame, rest, budget)
+		budget.give(taken)
+		if err != nil {
 			return err
 		}
 		data = frame.B
@@ -339,10 +356,19 @@ func readHead(r io.Reader, b []byte, min, off int) (int, error) {
 // that actually arrive, to at most four times them (from firstReadStep),
 // never with the length the frame declared: a head alone reserves little,
 // and a large frame is copied less than by doubling.
-func readFrameRest(r io.Reader, buf *utils.ByteBuffer, n int) error {
+//
+// With a budget, every step first takes its bytes from it, and the frame
+// fails with ErrFrameBudget when they are not there; taken is what was
+// taken, for the caller to give back once the frame is decoded.
+func readFrameRest(r io.Reader, buf *utils.ByteBuffer, n int, budget *FrameBudget) (taken int64, err error) {
 	b := buf.B[:0]
 	for len(b) < n {
 		step := min(n-len(b), max(cap(b)-len(b), 3*len(b), firstReadStep))
+		if !budget.take(int64(step)) {
+			buf.B = b
+			return taken, fmt.Errorf("%w: %d bytes of a frame of %d would pass it (%d of %d bytes in use)", ErrFrameBudget, len(b)+step, n+frameHeadLen, budget.InUse(), budget.limit)
+		}
+		taken += int64(step)
 		b = slices.Grow(b, step)
 		m, err := io.ReadFull(r, b[len(b):len(b)+step])
 		b = b[:len(b)+m]
@@ -351,11 +377,11 @@ func readFrameRest(r io.Reader, buf *utils.ByteBuffer, n int) error {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return fmt.Errorf("%w: frame of %d bytes ended after %d: %w", ErrTruncated, n+frameHeadLen, len(b)+frameHeadLen, err)
+			return taken, fmt.Errorf("%w: frame of %d bytes ended after %d: %w", ErrTruncated, n+frameHeadLen, len(b)+frameHeadLen, err)
 		}
 	}
 	buf.B = b
-	return nil
+	return taken, nil
 }
 
 func (f *fastProto) decodePayload(p *Packet, data []byte) error {

@@ -215,8 +215,11 @@ func TestUnpackHostileFrames(t *testing.T) {
 		{"size over limit", withSize(valid, 1<<20+1), 1 << 20, ErrExceedPacketSizeLimit, "1048577 > 1048576"},
 		{"size max uint32", withSize(valid, 0xffffffff), 0, ErrExceedPacketSizeLimit, "4294967295"},
 		{"frame shorter than its size", withSize(valid, uint32(len(valid)+10)), 0, ErrTruncated, "ended after"},
-		{"declared 1 GiB, sent 30 bytes", withSize(valid, 1<<30), 0, ErrTruncated, "ended after"},
-		{"an HTTP request", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0, ErrExceedPacketSizeLimit, `"GET "`},
+		{"declared 64 MiB, sent 30 bytes", withSize(valid, 64<<20), 0, ErrTruncated, "ended after"},
+		// The fifth byte came with the size: the protocol id is the
+		// clearer refusal.
+		{"an HTTP request", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0, ErrProtoId, `'/'`},
+		{"an HTTP request's first 4 bytes", []byte("GET "), 0, ErrExceedPacketSizeLimit, `"GET "`},
 		{"an HTTP request under a larger limit", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0xffffffff, ErrProtoId, `'/'`},
 		{"a TLS client hello", []byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03}, 0, ErrProtoId, `'\x00'`},
 		{"wrong proto id", frameAt(4, append([]byte{'x'}, valid[5:]...)...), 0, ErrProtoId, `'x'`},

@@ -405,7 +405,13 @@ func DefaultBodyCodec() byte {
 }
 
 // SetPacketSizeLimit sets the largest frame a socket reads or writes; 0
-// restores the default of 1 GiB. Filters refuse to inflate past it too.
+// restores the default of 64 MiB. Filters refuse to inflate past it too.
+//
+// The default is arpc's, between gRPC's 4 MiB and the 1 GiB this package
+// had: a frame is held whole in memory while it is read and decoded, so
+// the limit is what one connection can make the peer hold, and a handful
+// of such frames must fit in a server's memory (see also FrameBudget).
+// Larger payloads belong in several messages.
 func SetPacketSizeLimit(maxPacketSize uint32) {
 	sizelimit.Set(maxPacketSize)
 }

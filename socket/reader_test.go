@@ -220,7 +220,7 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 func TestDeclaredSizeReservesLittle(t *testing.T) {
 	for _, arrived := range []int{0, 100, 40 << 10} {
 		buf := utils.AcquireByteBuffer()
-		err := readFrameRest(bytes.NewReader(make([]byte, arrived)), buf, 1<<30)
+		_, err := readFrameRest(bytes.NewReader(make([]byte, arrived)), buf, 1<<30, nil)
 		if !errors.Is(err, ErrTruncated) {
 			t.Fatalf("err = %v, want ErrTruncated", err)
 		}

@@ -43,6 +43,11 @@ type socket struct {
 	// opaqueProto is set when proto does not tell: it may hold a frame at
 	// any time.
 	opaqueProto bool
+	// readLimit, when not 0, is a limit on the size of the frames read,
+	// below the package's (SetReadLimit); budget, when not nil, accounts
+	// for the frames being read (SetFrameBudget).
+	readLimit atomic.Uint32
+	budget    atomic.Pointer[FrameBudget]
 
 	// writeTimeout bounds each write system call (0: none), and
 	// writeLimit, when not 0, is an absolute deadline (Unix nanoseconds)
@@ -103,6 +108,8 @@ func (s *socket) init(c net.Conn, protoFunc []ProtoFunc) {
 	s.deadlineSet.Store(false)
 	s.writeFailed.Store(false)
 	s.proto = pickProtoFunc(protoFunc)(sockIO{s})
+	s.readLimit.Store(0)
+	s.budget.Store(nil)
 	s.bufProto, s.opaqueProto = nil, false
 	if _, fast := s.proto.(*fastProto); !fast {
 		s.bufProto, _ = s.proto.(BufferedProto)
@@ -201,6 +208,18 @@ func (s *socket) Buffered() int {
 	}
 	return s.ra.Buffered() + n
 }
+
+// SetReadLimit lowers the size of the frames the socket reads to n bytes,
+// checked on a frame's size field before any of it is read (0: the
+// package's PacketSizeLimit). A peer sets it while a connection is in its
+// handshake, when the other end has proved nothing yet. Only the fast
+// protocol applies it. It is not part of the Socket interface.
+func (s *socket) SetReadLimit(n uint32) { s.readLimit.Store(n) }
+
+// SetFrameBudget makes the socket account for the frames it reads that
+// are not yet whole in b (nil: none): see FrameBudget. Only the fast
+// protocol applies it. It is not part of the Socket interface.
+func (s *socket) SetFrameBudget(b *FrameBudget) { s.budget.Store(b) }
 
 // protoBuffered returns how many bytes the Proto holds, and false when it
 // cannot tell (it is no BufferedProto).

@@ -4,8 +4,9 @@ package sizelimit
 
 import "sync/atomic"
 
-// Default is the limit in force until one is set: 1 GiB.
-const Default uint32 = 1 << 30
+// Default is the limit in force until one is set: 64 MiB (see
+// socket.SetPacketSizeLimit for why).
+const Default uint32 = 64 << 20
 
 var limit atomic.Uint32
 

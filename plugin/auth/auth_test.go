@@ -1,9 +1,12 @@
 package auth_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"net"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -219,7 +222,7 @@ func TestServerTimeout(t *testing.T) {
 		send []byte
 	}{
 		{name: "sends nothing"},
-		{name: "sends part of a frame", send: []byte{0, 0, 0, 64, 1}},
+		{name: "sends part of a frame", send: []byte{0, 0, 0, 64, 'f'}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -478,4 +481,54 @@ func TestIdleHandshakesCannotFillMaxSessions(t *testing.T) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// A token frame larger than MaxHandshakeFrame is refused on its size field,
+// before any of it is read: unauthenticated clients streaming huge
+// "tokens" cost the server nothing (issue 25, defect 1: 4 connections each
+// streaming 250 MiB drove the server to 1.9 GB).
+func TestHugeTokenRefusedOnItsHead(t *testing.T) {
+	srv, w, addr := newServer(t, nil, nil)
+	_ = srv
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const conns, declared = 4, 250 << 20
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			head := binary.BigEndian.AppendUint32(nil, declared)
+			head = append(head, 'f', 0) // the fast protocol, no filter
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.Write(head); err != nil {
+				return
+			}
+			chunk := make([]byte, 64<<10)
+			for sent := 0; sent < declared; sent += len(chunk) {
+				if _, err := c.Write(chunk); err != nil {
+					return // closed by the server: what is expected
+				}
+			}
+			t.Error("the server read a 250 MiB token to its end")
+		}()
+	}
+	wg.Wait()
+	for range conns {
+		w.expectRefused(t)
+	}
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	grown := int64(after.HeapInuse) - int64(before.HeapInuse)
+	t.Logf("heap in use grew by %d KiB under %d connections declaring %d MiB tokens", grown>>10, conns, declared>>20)
+	if grown > 8<<20 {
+		t.Fatalf("the heap grew by %d MiB", grown>>20)
+	}
 }
