@@ -28,6 +28,9 @@ type testCert struct {
 	server *tls.Config
 	// client trusts the certificate and nothing else.
 	client *tls.Config
+	// pair and pool are the certificate with its key, and a pool of it.
+	pair tls.Certificate
+	pool *x509.CertPool
 }
 
 // newTestCert generates an ECDSA P-256 certificate valid for an hour and
@@ -44,7 +47,7 @@ func newTestCert(t testing.TB) *testCert {
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
@@ -82,6 +85,7 @@ func newTestCert(t testing.TB) *testCert {
 	// The IP SAN matches ServerName "127.0.0.1"; a unix socket has no host
 	// name to derive it from, so it is always set.
 	tc.client = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+	tc.pair, tc.pool = pair, pool
 	return tc
 }
 
@@ -412,5 +416,71 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 				t.Fatalf("%d sessions; want none", n)
 			}
 		})
+	}
+}
+
+// idFromCert is a PostAccept plugin that admits a session only with a
+// verified client certificate, naming the session after it.
+type idFromCert struct{}
+
+func (idFromCert) Name() string { return "id-from-cert" }
+func (idFromCert) PostAccept(sess PreSession) *Rerror {
+	cs, ok := TLSConnectionState(sess)
+	if !ok || len(cs.VerifiedChains) == 0 {
+		return NewRerror(401, "Unauthorized", "no client certificate")
+	}
+	sess.SetId("cn:" + cs.VerifiedChains[0][0].Subject.CommonName)
+	return nil
+}
+
+// Client certificates identify the client: the PostAccept plugin sees the
+// verified chain and names the session; handlers and the client see the
+// TLS state too; a plain connection reports none.
+func TestTLSConnectionStateForClientCertificates(t *testing.T) {
+	tc := newTestCert(t)
+	srv := NewPeer(&PeerConfig{ListenAddrs: []string{"127.0.0.1:0"}}, idFromCert{})
+	srv.PullRouter.Reg(new(Home))
+	srvTLS := tc.server.Clone()
+	srvTLS.ClientAuth = tls.RequireAndVerifyClientCert
+	srvTLS.ClientCAs = tc.pool
+	srv.SetTLSConfig(srvTLS)
+	addr := listenPeer(t, srv)
+
+	cli := NewPeer(&PeerConfig{DefaultDialTimeout: 2 * time.Second})
+	defer cli.Close()
+	cliTLS := tc.client.Clone()
+	cliTLS.Certificates = []tls.Certificate{tc.pair}
+	cli.SetTLSConfig(cliTLS)
+	sess, rerr := cli.Dial(addr)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if rerr := sess.Pull("/home/test_add", [2]int{1, 2}, new(int)).Rerror(); rerr != nil {
+		t.Fatal(rerr)
+	}
+	srvSess := serverSession(t, srv)
+	if id := srvSess.Id(); id != "cn:teleport test" {
+		t.Fatalf("the server named the session %q, want it named after the certificate", id)
+	}
+	if cs, ok := TLSConnectionState(srvSess); !ok || len(cs.PeerCertificates) != 1 {
+		t.Fatalf("the server session's TLS state: %v, %d peer certificates", ok, len(cs.PeerCertificates))
+	}
+	if cs, ok := TLSConnectionState(sess); !ok || !cs.HandshakeComplete {
+		t.Fatalf("the client session's TLS state: %v", ok)
+	}
+
+	// Without a certificate the handshake itself fails.
+	bare := NewPeer(&PeerConfig{DefaultDialTimeout: 2 * time.Second})
+	defer bare.Close()
+	bare.SetTLSConfig(tc.client)
+	if s, rerr := bare.Dial(addr); rerr == nil {
+		if pullErr := s.Pull("/home/test_add", [2]int{1, 2}, new(int)).Rerror(); pullErr == nil {
+			t.Fatal("a client without a certificate was served")
+		}
+	}
+
+	p := newPair(t, nil, nil, nil)
+	if _, ok := TLSConnectionState(p.cliSess); ok {
+		t.Fatal("a plain session reports a TLS state")
 	}
 }

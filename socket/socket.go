@@ -176,6 +176,16 @@ func (s *socket) closeConn() error {
 	}
 }
 
+// ConnectionState returns the TLS state of the socket's connection (a
+// *tls.Conn, or one under wrappers that have a NetConn method), and false
+// when it is not TLS. It is not part of the Socket interface.
+func (s *socket) ConnectionState() (tls.ConnectionState, bool) {
+	if tc := tlsUnder(s.Conn); tc != nil {
+		return tc.ConnectionState(), true
+	}
+	return tls.ConnectionState{}, false
+}
+
 // tlsUnder returns the *tls.Conn c is, or wraps (through NetConn methods),
 // or nil.
 func tlsUnder(c net.Conn) *tls.Conn {

@@ -63,19 +63,28 @@ func TestOrigin(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
 		patterns []string
+		allowed  []string
 		origin   string // "self": the server's own
+		host     string // the Host header, when set
 		ok       bool
 	}{
-		{"no origin (not a browser)", nil, "", true},
-		{"same origin", nil, "self", true},
-		{"foreign origin", nil, "http://evil.example", false},
-		{"allowed by a pattern", []string{"*.example.com"}, "https://app.example.com", true},
-		{"not matched by the pattern", []string{"*.example.com"}, "http://evil.example", false},
-		{"pattern with a scheme, other scheme", []string{"https://app.example.com"}, "http://app.example.com", false},
+		{"allowed origin", nil, []string{"https://app.example.com"}, "https://app.example.com", "", true},
+		{"allowed origin, other case", nil, []string{"https://App.example.com"}, "https://app.EXAMPLE.com", "", true},
+		{"allowed origin's host, other scheme", nil, []string{"https://app.example.com"}, "http://app.example.com", "", false},
+		{"same origin, not in AllowedOrigins", nil, []string{"https://app.example.com"}, "self", "", false},
+		{"DNS rebinding, default rule", nil, nil, "http://rebind.example:8080", "rebind.example:8080", true},
+		{"DNS rebinding, AllowedOrigins", nil, []string{"http://127.0.0.1:8080"}, "http://rebind.example:8080", "rebind.example:8080", false},
+		{"no origin with AllowedOrigins", nil, []string{"https://app.example.com"}, "", "", true},
+		{"no origin (not a browser)", nil, nil, "", "", true},
+		{"same origin", nil, nil, "self", "", true},
+		{"foreign origin", nil, nil, "http://evil.example", "", false},
+		{"allowed by a pattern", []string{"*.example.com"}, nil, "https://app.example.com", "", true},
+		{"not matched by the pattern", []string{"*.example.com"}, nil, "http://evil.example", "", false},
+		{"pattern with a scheme, other scheme", []string{"https://app.example.com"}, nil, "http://app.example.com", "", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := tp.NewPeer(nil)
-			hs := httptest.NewServer(newMux(srv, &Config{OriginPatterns: tt.patterns}))
+			hs := httptest.NewServer(newMux(srv, &Config{OriginPatterns: tt.patterns, AllowedOrigins: tt.allowed}))
 			defer hs.Close()
 			defer srv.Close()
 			h := http.Header{}
@@ -86,9 +95,12 @@ func TestOrigin(t *testing.T) {
 			default:
 				h.Set("Origin", tt.origin)
 			}
+			if tt.host != "" {
+				h.Set("Host", tt.host) // as a browser sends it for a rebound name
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			c, resp, err := cws.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http")+"/tp", &cws.DialOptions{HTTPHeader: h})
+			c, resp, err := cws.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http")+"/tp", &cws.DialOptions{HTTPHeader: h, Host: tt.host})
 			if tt.ok {
 				if err != nil {
 					t.Fatalf("refused: %v", err)

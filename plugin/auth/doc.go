@@ -40,6 +40,26 @@
 // token belongs to records it itself, with sess.SetId or in sess.Public(),
 // where handlers find it later (ctx.Session().Id(), ctx.Public()).
 //
+// # What an unauthenticated client can cost
+//
+// Until the CheckFunc admits it, a client has proved nothing, and the
+// server bounds what it can spend:
+//
+//   - Bytes: its token frame is refused on its 4-byte size field past
+//     tp.PeerConfig.MaxHandshakeFrame (64 KiB), before any of it is read;
+//     the server holds at most that much for it.
+//   - Time: Config.Timeout (5 s) ends the handshake, and the peer's own
+//     HandshakeTimeout (10 s, from the accept) ends it whatever the plugins
+//     do.
+//   - Slots: it holds one of the peer's MaxHandshakes slots (1 024), never
+//     one of its MaxSessions: the session's slot is taken when the token is
+//     accepted (through tp.Admitter), so clients that never send a token
+//     cannot lock others out, and a client past MaxSessions hears 503
+//     instead of a welcome followed by a closed connection.
+//
+// With client certificates, tp.TLSConnectionState(sess) in the CheckFunc
+// gives the verified chain, to tie the session to its certificate.
+//
 // Add the auth plugins before any plugin that writes to a session on its own
 // (such as plugin/heartbeat): plugins run in the order added, and a packet
 // written before the handshake ends would be taken for the answer.
