@@ -391,3 +391,42 @@ func TestProtoBufferedFramesAreRead(t *testing.T) {
 		})
 	}
 }
+
+// The reader's linger follows the connection's rhythm: lingerGaps times
+// its average gap between batches, minLinger without a rhythm or when the
+// batches come further apart than maxLinger allows.
+func TestLingerFollowsTheRhythm(t *testing.T) {
+	tests := []struct {
+		name string
+		gaps []time.Duration
+		want time.Duration
+	}{
+		{"no batch yet", nil, minLinger},
+		{"one batch", []time.Duration{0}, minLinger},
+		{"a call every 50 ms", []time.Duration{0, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond}, 150 * time.Millisecond},
+		{"a call every millisecond", []time.Duration{0, time.Millisecond, time.Millisecond}, minLinger},
+		{"a call every 2 s", []time.Duration{0, 2 * time.Second, 2 * time.Second}, minLinger},
+		{"from 2 s to 50 ms gaps", []time.Duration{0, 2 * time.Second, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s sockRef
+			now := int64(time.Hour) // a fake clock, fed through lastBatch
+			for _, gap := range tt.gaps {
+				now += int64(gap)
+				s.noteBatchAt(now)
+			}
+			got := s.lingerFor()
+			if tt.want == 0 {
+				// Converging: the linger is back within a few gaps.
+				if got < minLinger || got > 300*time.Millisecond {
+					t.Fatalf("lingerFor = %v after the gaps shrank, want it near 150ms", got)
+				}
+				return
+			}
+			if got != tt.want {
+				t.Fatalf("lingerFor = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

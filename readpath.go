@@ -73,17 +73,57 @@ func (s *session) readBusy(sock *sockRef) *sockRef {
 	return next
 }
 
-// busyLinger is how long a busy session's reader waits for the next
-// frames itself, before it hands the wait back to the poller or the read
-// loop: a session under load is read with one system call per batch and
-// no hand-off, an idle one waits at the smallest cost.
-const busyLinger = 20 * time.Millisecond
+// How long a busy session's reader waits for the next frames itself,
+// before it hands the wait back to the poller or the read loop: a session
+// under load is read with one system call per batch and no hand-off, an
+// idle one waits at the smallest cost. The wait follows the connection's
+// rhythm: lingerGaps times the usual gap between its batches of frames
+// (an average, see noteBatch), at least minLinger; a connection whose
+// batches come further apart than maxLinger / lingerGaps, or that has no
+// rhythm yet, waits minLinger. So a client with one call in flight, whose
+// next request comes a round trip after the reply, is read by the same
+// goroutine from call to call, and a session that gets one message now
+// and then parks at once.
+const (
+	minLinger  = 20 * time.Millisecond
+	maxLinger  = time.Second
+	lingerGaps = 3
+)
+
+// noteBatch records that a batch of frames is about to be read on sock:
+// the gap since the last one feeds its average (an exponentially weighted
+// one, of weight 1/4). Called by the one reader.
+func (s *sockRef) noteBatch() { s.noteBatchAt(monoNow()) }
+
+// noteBatchAt is noteBatch at now (monoNow).
+func (s *sockRef) noteBatchAt(now int64) {
+	if last := s.lastBatch; last != 0 {
+		// A gap past maxLinger only says "long": clamped, so that a
+		// connection busy again after a pause finds its rhythm soon.
+		gap := min(now-last, int64(maxLinger))
+		if s.gapAvg == 0 {
+			s.gapAvg = gap
+		} else {
+			s.gapAvg += (gap - s.gapAvg) / 4
+		}
+	}
+	s.lastBatch = now
+}
+
+// lingerFor returns how long the reader of sock waits for its next frames.
+func (s *sockRef) lingerFor() time.Duration {
+	d := time.Duration(lingerGaps * s.gapAvg)
+	if d <= 0 || d > maxLinger {
+		return minLinger
+	}
+	return max(d, minLinger)
+}
 
 // readFrames reads the frames that arrived on sock, and more as long as
-// they come within busyLinger of each other. It returns the connection to
-// wait on next (sock, or the new one a redial made), or nil when the
-// reading is over.
+// they come within the linger of each other. It returns the connection to
+// wait on next (sock), or nil when the reading is over.
 func (s *session) readFrames(sock *sockRef) *sockRef {
+	sock.noteBatch()
 	for {
 		next := s.readNext(sock, nil)
 		if next == sock && sock.buffered() == 0 {
@@ -99,21 +139,23 @@ func (s *session) readFrames(sock *sockRef) *sockRef {
 	}
 }
 
-// linger waits up to busyLinger for more of sock's frames, reading them
-// into a pooled buffer. It returns sock when some came, nil when the loop
-// is over, and lingerDone when it should wait at less cost instead (nothing
+// linger waits for more of sock's frames, for lingerFor, reading them into
+// a pooled buffer. It returns sock when some came, nil when the loop is
+// over, and lingerDone when it should wait at less cost instead (nothing
 // came, or sock cannot wait with a deadline and go on).
 func (s *session) linger(sock *sockRef) *sockRef {
 	if !sock.lingerOK {
 		return lingerDone
 	}
-	if rt := s.ReadTimeout(); rt > 0 && rt <= busyLinger {
+	d := sock.lingerFor()
+	if rt := s.ReadTimeout(); rt > 0 && rt <= d {
 		return lingerDone
 	}
 	sock.readDeadline.Store(true)
-	_ = sock.SetReadDeadline(time.Now().Add(busyLinger))
+	_ = sock.SetReadDeadline(time.Now().Add(d))
 	err := sock.fill()
 	if err == nil {
+		sock.noteBatch()
 		return sock
 	}
 	var ne net.Error

@@ -235,6 +235,12 @@ type sockRef struct {
 	idleDeadline atomic.Int64
 	timedOut     atomic.Bool
 
+	// lastBatch is when the last batch of frames began to be read
+	// (monoNow), gapAvg the average gap between batches; owned by the
+	// reader (see lingerFor).
+	lastBatch int64
+	gapAvg    int64
+
 	// busy hands the reading of sock from its read loop to a goroutine
 	// of the read pool and back (see readBusy); made on first use, as
 	// only connections that cannot park have a read loop.
