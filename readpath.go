@@ -292,11 +292,21 @@ func (c *handlerCtx) bindCall(router *Router) interface{} {
 			c.deadline = time.Now().Add(left)
 		}
 	}
-	if h.isUnknown {
-		return &c.rawBody
+	// The body is kept as it came and decoded by the handler's goroutine
+	// (decodeArg): the reader's stack stays shallow, so it is not grown
+	// by a decoder each time the garbage collector has shrunk it.
+	return &c.rawBody
+}
+
+// decodeArg decodes the body kept raw by bindCall into a new argument of
+// the handler, on the handler's goroutine; an error is kept in bodyErr, as
+// one found while reading would be.
+func (c *handlerCtx) decodeArg() {
+	c.arg = reflect.New(c.handler.argElem)
+	c.input.SetBody(c.arg.Interface())
+	if c.bodyErr == nil {
+		c.bodyErr = c.input.UnmarshalBody(c.rawBody)
 	}
-	c.arg = reflect.New(h.argElem)
-	return c.arg.Interface()
 }
 
 // postReadHeader runs the PostRead{Pull,Push}Header hooks of hooks.
@@ -371,6 +381,9 @@ func (c *handlerCtx) handle() {
 	p := s.peer
 	defer p.putCtx(c)
 	pull := c.input.Ptype() == TypePull
+	if c.rerr == nil && c.handler != nil && !c.handler.isUnknown {
+		c.decodeArg()
+	}
 	if c.rerr == nil && c.bodyErr != nil {
 		c.rerr = rerrBadPacket.withDetail(fmt.Sprintf("%s %s: %v", kindOf(pull), clipUri(c.input.Uri()), c.bodyErr))
 	}
