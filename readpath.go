@@ -86,7 +86,7 @@ func (s *session) readBusy(sock *sockRef) *sockRef {
 // and then parks at once.
 const (
 	minLinger  = 20 * time.Millisecond
-	maxLinger  = time.Second
+	maxLinger  = 2 * time.Second
 	lingerGaps = 3
 )
 

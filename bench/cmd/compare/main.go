@@ -13,7 +13,8 @@
 // -serve), so the server CPU and allocation columns are the server's own.
 //
 // With -sweep it measures curves instead: TPS, p99 and CPU per call as the
-// concurrency grows (-sweep-c) and as the message grows (-sweep-size),
+// concurrency grows (-sweep-c), as the message grows (-sweep-size) and as
+// the connections grow with one caller each (-sweep-conns),
 // written as CSV and drawn as SVG and PNG charts into -sweep-out.
 //
 // Usage:
@@ -45,8 +46,9 @@ func main() {
 		only        = flag.String("only", "", "comma-separated runners to run (default all: "+strings.Join(runner.Names(), ",")+"; with -sweep: "+defaultSweepRunners+")")
 		svg         = flag.String("svg", "", "also draw the results as an SVG chart into this file")
 		sweep       = flag.Bool("sweep", false, "measure concurrency and message-size curves instead of one table")
-		sweepC      = flag.String("sweep-c", "1,10,100,1000,5000", "with -sweep: the concurrencies of the concurrency curve (standard message)")
-		sweepSize   = flag.String("sweep-size", "64,1024,16384,262144,1048576", "with -sweep: the message sizes in bytes of the size curve (at -c)")
+		sweepC      = flag.String("sweep-c", "1,10,100,1000,5000", "with -sweep: the concurrencies of the concurrency curve (standard message; \"\": no such curve)")
+		sweepSize   = flag.String("sweep-size", "64,1024,16384,262144,1048576", "with -sweep: the message sizes in bytes of the size curve (at -c; \"\": no such curve)")
+		sweepConns  = flag.String("sweep-conns", "10,100,1000,10000", "with -sweep: the connection counts of the connections curve, one caller each (\"\": no such curve)")
 		sweepOut    = flag.String("sweep-out", "sweep", "with -sweep: directory for sweep.csv and the charts")
 		replot      = flag.String("sweep-replot", "", "draw the charts of this sweep.csv into -sweep-out, measuring nothing")
 		serve       = flag.String("serve", "", "internal: run as the child server of this runner")
@@ -100,8 +102,14 @@ func main() {
 			d = 3 * time.Second
 		}
 		sc := sweepConfig{exe: exe, runners: runners, duration: d, rounds: *rounds, pool: *pool, sizeC: *concurrency, out: *sweepOut}
-		if sc.cs, err = parseInts(*sweepC); err == nil {
-			sc.sizes, err = parseInts(*sweepSize)
+		// An empty list leaves its curve out.
+		for _, c := range []struct {
+			list string
+			dst  *[]int
+		}{{*sweepC, &sc.cs}, {*sweepSize, &sc.sizes}, {*sweepConns, &sc.conns}} {
+			if err == nil && strings.TrimSpace(c.list) != "" {
+				*c.dst, err = parseInts(c.list)
+			}
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "compare:", err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,11 +20,16 @@ import (
 // the raw ceiling, the minimal RPC, teleport and net/rpc.
 const defaultSweepRunners = "rawtcp-mux,minrpc,teleport,netrpc"
 
-// The two curves of a sweep.
+// The curves of a sweep.
 const (
 	curveConcurrency = "concurrency"
 	curveSize        = "size"
+	// curveConnections: one caller per connection, as many of both.
+	curveConnections = "connections"
 )
+
+// sweepCurves are the curves in the order they are measured and printed.
+var sweepCurves = []string{curveConcurrency, curveSize, curveConnections}
 
 // sweepConfig is one sweep: every runner at every point of both curves.
 type sweepConfig struct {
@@ -34,6 +40,7 @@ type sweepConfig struct {
 	pool     int
 	cs       []int // concurrencies of the concurrency curve, standard message
 	sizes    []int // message sizes of the size curve, at sizeC
+	conns    []int // connections of the connections curve, one caller each
 	sizeC    int
 	out      string // directory for the CSV and the charts
 }
@@ -59,7 +66,7 @@ func runSweep(sc sweepConfig, out, log io.Writer) error {
 	var points []point
 	failed := false
 	measurePoint := func(curve string, cfg config, size int) {
-		fmt.Fprintf(log, "== %s curve: c=%d, %s message\n", curve, cfg.concurrency, sizeLabel(size))
+		fmt.Fprintf(log, "== %s curve: c=%d, %d connections, %s message\n", curve, cfg.concurrency, cfg.pool, sizeLabel(size))
 		rows, bad := interleave(sc.exe, sc.runners, cfg, log)
 		failed = failed || bad
 		for _, r := range rows {
@@ -80,6 +87,12 @@ func runSweep(sc sweepConfig, out, log io.Writer) error {
 		cfg := base
 		cfg.concurrency, cfg.request = sc.sizeC, req
 		measurePoint(curveSize, cfg, size)
+	}
+
+	for _, n := range sc.conns {
+		cfg := base
+		cfg.concurrency, cfg.pool = n, n
+		measurePoint(curveConnections, cfg, requestSize())
 	}
 
 	writeSweepTables(out, points, sc)
@@ -139,7 +152,10 @@ func writeSweepCSV(path string, points []point) error {
 // writeSweepTables prints one markdown table per curve: a row per point
 // and runner.
 func writeSweepTables(w io.Writer, points []point, sc sweepConfig) {
-	for _, curve := range []string{curveConcurrency, curveSize} {
+	for _, curve := range sweepCurves {
+		if !slices.ContainsFunc(points, func(p point) bool { return p.curve == curve }) {
+			continue
+		}
 		switch curve {
 		case curveConcurrency:
 			fmt.Fprintf(w, "Concurrency curve: %d-byte message, %d connections, %v per runner and point in %d interleaved rounds.\n\n",
@@ -147,6 +163,9 @@ func writeSweepTables(w io.Writer, points []point, sc sweepConfig) {
 		case curveSize:
 			fmt.Fprintf(w, "Message-size curve: concurrency %d, %d connections, %v per runner and point in %d interleaved rounds.\n\n",
 				sc.sizeC, sc.pool, sc.duration, max(sc.rounds, 1))
+		case curveConnections:
+			fmt.Fprintf(w, "Connections curve: %d-byte message, one caller per connection, %v per runner and point in %d interleaved rounds.\n\n",
+				requestSize(), sc.duration, max(sc.rounds, 1))
 		}
 		fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(sweepColumns[1:], " | "), strings.Repeat("---:|", len(sweepColumns)-1))
 		for _, p := range points {

@@ -30,8 +30,11 @@ type record struct {
 
 // x is the record's abscissa on its curve.
 func (r record) x() float64 {
-	if r.curve == curveSize {
+	switch r.curve {
+	case curveSize:
 		return float64(r.size)
+	case curveConnections:
+		return float64(r.pool)
 	}
 	return float64(r.concurrency)
 }
@@ -67,7 +70,7 @@ func parseRecord(cells []string) (record, error) {
 	if err := errors.Join(errs...); err != nil {
 		return record{}, err
 	}
-	if r.curve != curveConcurrency && r.curve != curveSize {
+	if !slices.Contains(sweepCurves, r.curve) {
 		return record{}, fmt.Errorf("unknown curve %q", r.curve)
 	}
 	return r, nil
@@ -98,9 +101,12 @@ func readSweepCSV(path string) ([]record, error) {
 	return recs, nil
 }
 
-// writeSweepCharts draws both curves, as SVG and PNG, into dir.
+// writeSweepCharts draws each curve measured, as SVG and PNG, into dir.
 func writeSweepCharts(dir string, recs []record, log io.Writer) error {
-	for _, curve := range []string{curveConcurrency, curveSize} {
+	for _, curve := range sweepCurves {
+		if !slices.ContainsFunc(recs, func(r record) bool { return r.curve == curve }) {
+			continue // not measured in this sweep
+		}
 		for _, ext := range []string{"svg", "png"} {
 			path := filepath.Join(dir, "sweep-"+curve+"."+ext)
 			if err := writeSweepChart(path, curve, recs); err != nil {
@@ -126,7 +132,7 @@ func sweepPanels(curve string) []panel {
 	return []panel{
 		{"Throughput", "calls per second", curve == curveSize, curve == curveSize, func(r record) float64 { return r.tps }},
 		{"p99 latency", "ms", true, false, func(r record) float64 { return r.p99ms }},
-		{"CPU per call, server + client", "µs", curve == curveSize, curve == curveConcurrency, func(r record) float64 { return r.cpuUs }},
+		{"CPU per call, server + client", "µs", curve == curveSize, curve != curveSize, func(r record) float64 { return r.cpuUs }},
 	}
 }
 
@@ -157,10 +163,14 @@ func writeSweepChart(path, curve string, recs []record) error {
 	xLabel := "concurrent callers (c)"
 	title := fmt.Sprintf("%s message, %d connections", sizeLabel(first.size), first.pool)
 	xTicks := listTicks{values: xs, label: func(v float64) string { return strconv.Itoa(int(v)) }}
-	if curve == curveSize {
+	switch curve {
+	case curveSize:
 		xLabel = "message size"
 		title = fmt.Sprintf("c=%d, %d connections", first.concurrency, first.pool)
 		xTicks.label = func(v float64) string { return sizeLabel(int(v)) }
+	case curveConnections:
+		xLabel = "connections, one caller each"
+		title = sizeLabel(first.size) + " message"
 	}
 	var plots []*plot.Plot
 	for _, pn := range sweepPanels(curve) {

@@ -22,7 +22,7 @@ func TestRunSweep(t *testing.T) {
 	dir := t.TempDir()
 	sc := sweepConfig{
 		exe: os.Args[0], runners: rs, duration: 100 * time.Millisecond, rounds: 1, pool: 2,
-		cs: []int{3}, sizes: []int{20000}, sizeC: 4, out: dir,
+		cs: []int{3}, sizes: []int{20000}, sizeC: 4, conns: []int{5}, out: dir,
 	}
 	var out, log bytes.Buffer
 	if err := runSweep(sc, &out, &log); err != nil {
@@ -37,8 +37,8 @@ func TestRunSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(records) != 1+2*2 {
-		t.Fatalf("%d CSV records, want a header and 4 rows:\n%v", len(records), records)
+	if len(records) != 1+3*2 {
+		t.Fatalf("%d CSV records, want a header and 6 rows:\n%v", len(records), records)
 	}
 	if strings.Join(records[0], ",") != strings.Join(sweepColumns, ",") {
 		t.Errorf("header %v", records[0])
@@ -46,25 +46,25 @@ func TestRunSweep(t *testing.T) {
 	seen := map[string]bool{}
 	for _, r := range records[1:] {
 		seen[r[0]+"/"+r[1]+"/"+r[2]+"/"+r[4]] = true
-		if r[3] != "2" {
-			t.Errorf("row %v: %s connections, want 2", r, r[3])
+		if want := map[bool]string{true: "5", false: "2"}[r[0] == curveConnections]; r[3] != want {
+			t.Errorf("row %v: %s connections, want %s", r, r[3], want)
 		}
 		if r[13] != r[14] || r[13] == "0" {
 			t.Errorf("row %v: OK %s of %s sent", r, r[13], r[14])
 		}
 	}
-	for _, k := range []string{"concurrency/teleport/3/581", "concurrency/minrpc/3/581", "size/teleport/4/20000", "size/minrpc/4/20000"} {
+	for _, k := range []string{"concurrency/teleport/3/581", "concurrency/minrpc/3/581", "size/teleport/4/20000", "size/minrpc/4/20000", "connections/teleport/5/581", "connections/minrpc/5/581"} {
 		if !seen[k] {
 			t.Errorf("no CSV row %s", k)
 		}
 	}
-	for _, name := range []string{"sweep-concurrency.svg", "sweep-concurrency.png", "sweep-size.svg", "sweep-size.png"} {
+	for _, name := range []string{"sweep-concurrency.svg", "sweep-concurrency.png", "sweep-size.svg", "sweep-size.png", "sweep-connections.svg", "sweep-connections.png"} {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		if err != nil || fi.Size() < 1000 {
 			t.Errorf("chart %s: %v", name, err)
 		}
 	}
-	for _, want := range []string{"Concurrency curve:", "Message-size curve:", "| teleport | 4 | 2 | 20000 |"} {
+	for _, want := range []string{"Concurrency curve:", "Message-size curve:", "Connections curve:", "| teleport | 4 | 2 | 20000 |", "| teleport | 5 | 5 | 581 |"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("tables lack %q:\n%s", want, out.String())
 		}
