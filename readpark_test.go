@@ -420,7 +420,7 @@ func TestLingerFollowsTheRhythm(t *testing.T) {
 			got := s.lingerFor()
 			if tt.want == 0 {
 				// Converging: 20 gaps later, back near 150 ms.
-				if got < 140*time.Millisecond || got > 165*time.Millisecond {
+				if got < 140*time.Millisecond || got > 175*time.Millisecond {
 					t.Fatalf("lingerFor = %v after the gaps shrank, want it near 150ms", got)
 				}
 				return
