@@ -394,8 +394,8 @@ func TestProtoBufferedFramesAreRead(t *testing.T) {
 }
 
 // The reader's linger follows the connection's rhythm: lingerGaps times
-// its average gap between batches, minLinger without a rhythm or when the
-// batches come further apart than maxLinger allows.
+// its average gap between batches up to maxLinger, minLinger without a
+// rhythm or when the batches come more than maxLinger / 2 apart.
 func TestLingerFollowsTheRhythm(t *testing.T) {
 	tests := []struct {
 		name string
@@ -406,6 +406,9 @@ func TestLingerFollowsTheRhythm(t *testing.T) {
 		{"one batch", []time.Duration{0}, minLinger},
 		{"a call every 50 ms", []time.Duration{0, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond}, 150 * time.Millisecond},
 		{"a call every millisecond", []time.Duration{0, time.Millisecond, time.Millisecond}, minLinger},
+		{"a call every 500 ms", []time.Duration{0, 500 * time.Millisecond, 500 * time.Millisecond}, 1500 * time.Millisecond},
+		{"a call every 900 ms", []time.Duration{0, 900 * time.Millisecond, 900 * time.Millisecond}, maxLinger},
+		{"a call every 1.5 s", []time.Duration{0, 1500 * time.Millisecond, 1500 * time.Millisecond}, minLinger},
 		{"a call every 2 s", []time.Duration{0, 2 * time.Second, 2 * time.Second}, minLinger},
 		{"from 2 s to 50 ms gaps", append([]time.Duration{0, 2 * time.Second}, slices.Repeat([]time.Duration{50 * time.Millisecond}, 20)...), 0},
 	}

@@ -16,7 +16,8 @@ const directReadMax = 16
 // one holds no buffer but its few inline bytes.
 type readAhead struct {
 	conn io.Reader
-	size int // the base size of the buffers it takes
+	raw  rawReader // where fill waits without a buffer, if rc is not nil
+	size int       // the base size of the buffers it takes
 	// grow is the size class, size<<grow, of the buffer fill reads the
 	// next batch of frames into: a fill that fills its buffer moves it up
 	// (to maxReadGrow), one that uses a quarter or less moves it down, and
@@ -44,6 +45,7 @@ var readBuffers [maxReadGrow + 1]sync.Pool
 func (b *readAhead) reset(conn io.Reader, size int) {
 	b.release()
 	b.conn, b.size, b.grow, b.err = conn, size, 0, nil
+	b.raw.rc = rawConnOf(conn)
 }
 
 func (b *readAhead) release() {
@@ -156,9 +158,14 @@ func (b *readAhead) fill() error {
 	if done, err := b.ready(); done {
 		return err
 	}
-	b.take(b.grow)
-	n, err := b.conn.Read(b.data)
-	b.adapt(n)
+	var n int
+	var err error
+	if b.raw.rc != nil {
+		n, err = b.fillRaw() // takes the buffer once bytes are there
+	} else {
+		b.take(b.grow)
+		n, err = b.conn.Read(b.data)
+	}
 	if n == 0 {
 		b.grow = 0 // the wait ended with nothing: the batches are over
 		b.release()
@@ -167,6 +174,7 @@ func (b *readAhead) fill() error {
 		}
 		return err
 	}
+	b.adapt(n)
 	b.r, b.w, b.err = 0, n, err
 	return nil
 }
