@@ -413,8 +413,8 @@ func TestCancelSendsV3Nothing(t *testing.T) {
 	if err := v3.ReadPacket(pull); err != nil {
 		t.Fatal(err)
 	}
-	if got := string(pull.Meta().Peek(metaCapsKey)); got != capsCancel {
-		t.Fatalf("the first pull's %s is %q, want %q", metaCapsKey, got, capsCancel)
+	if got := string(pull.Meta().Peek(metaCapsKey)); got != capsAll {
+		t.Fatalf("the first pull's %s is %q, want %q", metaCapsKey, got, capsAll)
 	}
 	cancel()
 	<-done

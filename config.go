@@ -87,6 +87,17 @@ type PeerConfig struct {
 	// its handler, and a push is dropped (logged at WARNING, at most once
 	// a second per peer).
 	RejectOverload bool
+	// StreamWindow is a stream's receive window in bytes: how much of its
+	// messages the other side may send before this side reads them
+	// (WithStreamWindow and Stream.SetRecvWindow change it per stream).
+	// A message may be at most three quarters of the receiver's window.
+	// 0: DefaultStreamWindow.
+	StreamWindow int
+	// MaxSessionStreams is the most streams the other side of a session
+	// may have open at once; an open past it is refused with
+	// CodeServiceUnavailable. 0: DefaultMaxSessionStreams; negative: no
+	// limit.
+	MaxSessionStreams int
 	// CloseTimeout bounds how long Close waits for handlers in flight to
 	// finish after the drain; past it their contexts are cancelled and
 	// the sessions closed anyway. 0: DefaultCloseTimeout.
@@ -153,6 +164,9 @@ func (c *PeerConfig) check() (byte, error) {
 		c.MaxSessions = defaultMaxSessions(openFileLimit())
 	}
 	orDefault(&c.MaxSessionHandlers, DefaultMaxSessionHandlers)
+	orDefault(&c.MaxSessionStreams, DefaultMaxSessionStreams)
+	orDefault(&c.StreamWindow, DefaultStreamWindow)
+	c.StreamWindow = min(max(c.StreamWindow, 4*msgCost), maxStreamWindow)
 	orDefault(&c.MaxHandshakes, DefaultMaxHandshakes)
 	orDefault(&c.MaxHandshakeFrame, DefaultMaxHandshakeFrame)
 	orDefault(&c.MaxPendingFrameBytes, DefaultMaxPendingFrameBytes)

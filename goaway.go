@@ -39,7 +39,8 @@ func (s *session) onNotice(c *handlerCtx) {
 	case noticeCancel:
 		s.callState().notice(c.input.Seq())
 	case noticeCaps:
-		s.learnCaps(c.sock)
+		streams, _ := parseCaps(c.input.Meta().Peek(metaCapsKey))
+		s.learnCaps(c.sock, streams)
 	}
 }
 

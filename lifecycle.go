@@ -219,6 +219,7 @@ func (s *session) endPullsOn(sock *sockRef, detail string) {
 	for _, cmd := range s.pending.takeIf(func(c *PullCmd) bool { return c.sock == sock }) {
 		cmd.end(rerrConnClosed.withDetail(detail))
 	}
+	s.endStreamsOn(sock, rerrConnClosed.withDetail(detail))
 }
 
 // dialer dials the session's address again, up to RedialTimes tries with
@@ -369,7 +370,7 @@ func (s *session) dialSock() (*sockRef, error) {
 // flight on it either way: no pull of ours waits for a reply, no handler
 // of ours has a reply to write.
 func (s *session) closeIfDrained(sock *sockRef) {
-	if sock.inflight.Load() == 0 && sock.handling.Load() == 0 {
+	if sock.inflight.Load() == 0 && sock.handling.Load() == 0 && sock.streams.Load() == 0 {
 		s.retiredIdle(sock)
 	}
 }

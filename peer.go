@@ -25,6 +25,9 @@ type Peer struct {
 	PullRouter *Router
 	// PushRouter routes incoming pushes.
 	PushRouter *Router
+	// StreamRouter routes the streams the other side opens (see
+	// Session.OpenStream).
+	StreamRouter *Router
 
 	// ctx is the parent of every handler's context, cancelled when Close
 	// gives up waiting for handlers, or returns.
@@ -94,6 +97,7 @@ func NewPeer(cfg *PeerConfig, plugin ...Plugin) *Peer {
 	p.frameBudget = socket.NewFrameBudget(p.cfg.MaxPendingFrameBytes)
 	p.PullRouter = newRouter(p, TypePull)
 	p.PushRouter = newRouter(p, TypePush)
+	p.StreamRouter = newRouter(p, TypeStreamOpen)
 	p.ctxPool.New = func() any { return newHandlerCtx() }
 	registerPeer(p)
 	return p

@@ -201,6 +201,9 @@ func (s *session) readNext(sock *sockRef, waitErr error) *sockRef {
 	case c.input.Ptype() == TypeReply:
 		c.finishReply()
 		p.putCtx(c)
+	case c.input.Ptype() >= TypeStreamOpen && c.input.Ptype() <= TypeStreamCtrl:
+		s.onStreamFrame(c)
+		p.putCtx(c)
 	case c.input.Ptype() == TypePull || c.input.Ptype() == TypePush:
 		if c.input.Ptype() == TypePull && !sock.caps.remote.Load() {
 			s.onPullCaps(sock, &c.input)
@@ -236,6 +239,8 @@ func (c *handlerCtx) bindBody(socket.Header) interface{} {
 			return nil
 		}
 		return c.bindCall(c.sess.peer.PushRouter)
+	case TypeStreamOpen, TypeStreamMsg:
+		return &c.rawBody // the open's argument or the message, kept raw
 	}
 	return nil
 }
@@ -342,7 +347,8 @@ func (c *handlerCtx) finishReply() {
 	}
 	if c.input.Meta().Len() > 0 {
 		if !c.sock.caps.remote.Load() && hasCapsMarker(&c.input) {
-			c.sess.learnCaps(c.sock)
+			streams, _ := parseCaps(c.input.Meta().Peek(metaCapsKey))
+			c.sess.learnCaps(c.sock, streams)
 		}
 		cmd.inputMeta = new(utils.Args)
 		c.input.Meta().CopyTo(cmd.inputMeta)

@@ -47,6 +47,7 @@ type Handler struct {
 	reply         reflect.Type
 	plugins       *pluginContainer
 	handleFunc    func(c *handlerCtx)
+	streamFunc    func(*stream, reflect.Value) *Rerror
 	pullUnknownFn func(UnknownPullCtx) (interface{}, *Rerror)
 	pushUnknownFn func(UnknownPushCtx)
 }
@@ -146,13 +147,13 @@ func (r *Router) SetUnknown(unknownHandler interface{}, plugin ...Plugin) {
 	switch fn := unknownHandler.(type) {
 	case func(UnknownPullCtx) (interface{}, *Rerror):
 		if r.typ != TypePull {
-			panic(fmt.Sprintf("tp: SetUnknown: %T is a pull handler, given to the push router", unknownHandler))
+			panic(fmt.Sprintf("tp: SetUnknown: %T is a pull handler, given to the %s router", unknownHandler, ptypeName(r.typ)))
 		}
 		h.pullUnknownFn = fn
 		h.reply = reflect.TypeOf((*interface{})(nil)).Elem()
 	case func(UnknownPushCtx):
 		if r.typ != TypePush {
-			panic(fmt.Sprintf("tp: SetUnknown: %T is a push handler, given to the pull router", unknownHandler))
+			panic(fmt.Sprintf("tp: SetUnknown: %T is a push handler, given to the %s router", unknownHandler, ptypeName(r.typ)))
 		}
 		h.pushUnknownFn = fn
 	default:
@@ -183,6 +184,8 @@ func ptypeName(typ byte) string {
 		return "reply"
 	case TypePush:
 		return "push"
+	case TypeStreamOpen:
+		return "stream"
 	}
 	return fmt.Sprintf("type-%d", typ)
 }
@@ -242,8 +245,11 @@ func routeName(prefix string, ctrlType reflect.Type, method string) string {
 // a handler of each of its methods, or reports the first broken rule.
 func makeHandlers(typ byte, prefix string, ctrlStruct interface{}, plugins *pluginContainer) ([]*Handler, error) {
 	kind, ctxType := "pull", pullCtxType
-	if typ == TypePush {
+	switch typ {
+	case TypePush:
 		kind, ctxType = "push", pushCtxType
+	case TypeStreamOpen:
+		kind, ctxType = "stream", streamCtxType
 	}
 	ci, err := inspectCtrl(kind, ctrlStruct, ctxType)
 	if err != nil {
@@ -273,6 +279,14 @@ func makeHandlers(typ byte, prefix string, ctrlStruct interface{}, plugins *plug
 			typ:     typ,
 			argElem: argType.Elem(),
 			plugins: plugins,
+		}
+		if typ == TypeStreamOpen {
+			if mt.NumOut() != 1 || mt.Out(0) != rerrorType {
+				return nil, fmt.Errorf("%s: must return *tp.Rerror alone", where)
+			}
+			h.streamFunc = streamHandleFunc(ci, m.Func)
+			handlers = append(handlers, h)
+			continue
 		}
 		if typ == TypePush {
 			if mt.NumOut() != 0 {

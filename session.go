@@ -83,6 +83,20 @@ type (
 		// is a *Rerror: compare it with nil, or use ToError, before
 		// putting it in an error variable (see Rerror).
 		Push(uri string, args interface{}, setting ...socket.PacketSetting) *Rerror
+		// OpenStream opens a stream to uri, a route of the other side's
+		// StreamRouter. It returns once the open is written: a refusal
+		// (no such route, CodeNotFound; too many streams,
+		// CodeServiceUnavailable) ends the stream, and Recv, Send and
+		// Header return it. args, when not nil, is the handler's
+		// argument. socket.WithContext bounds the
+		// whole stream and its deadline travels to the handler;
+		// socket.WithSetMeta adds metadata; WithStreamWindow sets this
+		// side's receive window; the codec of args (or
+		// socket.WithBodyCodec) is the codec of the messages. The other
+		// side must be a peer of this package (CodeNotImplemented
+		// otherwise). Close the stream, or cancel its context, when
+		// done with it.
+		OpenStream(uri string, args interface{}, setting ...socket.PacketSetting) (Stream, *Rerror)
 		// ReadTimeout returns how long a frame may take to arrive (0: no limit).
 		ReadTimeout() time.Duration
 		// WriteTimeout returns how long a write may stay blocked (0: no limit).
@@ -177,7 +191,13 @@ type session struct {
 	// ctxDone is set when the session's context is to be cancelled,
 	// whether or not it was made yet.
 	ctxDone atomic.Bool
+	// strm holds the session's streams, made on first use (see
+	// stream.go).
+	strm atomic.Pointer[streamTable]
 }
+
+// dialed reports whether this side dialed the session.
+func (s *session) dialed() bool { return s.dial != nil }
 
 // sockRef is one connection of a session, with the facts read off it once.
 type sockRef struct {
@@ -193,6 +213,9 @@ type sockRef struct {
 	// handling counts the pulls and pushes read on this connection whose
 	// handlers have not finished (and replied).
 	handling atomic.Int64
+	// streams counts the streams the other side opened on this
+	// connection that have not ended (ours count in inflight).
+	streams atomic.Int64
 	// retired is set when a goaway moved the session elsewhere: the
 	// connection closes once its pulls in flight have ended.
 	retired atomic.Bool
@@ -756,6 +779,7 @@ func (s *session) failPending(cause error) {
 	for _, cmd := range s.pending.close() {
 		cmd.end(rerr.Copy())
 	}
+	s.endStreamsOn(nil, rerr)
 }
 
 // isClosedConnError reports the ordinary ends of a connection, not worth

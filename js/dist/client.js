@@ -524,7 +524,7 @@ export class Client {
         }
     }
     #onReply(link, p) {
-        if (!link.remoteCancels && p.meta.get(META_CAPS_KEY) === CAPS_CANCEL) {
+        if (!link.remoteCancels && (p.meta.get(META_CAPS_KEY) ?? '').split(',').includes(CAPS_CANCEL)) {
             link.remoteCancels = true;
         }
         const call = this.#pending.get(p.seq);
