@@ -927,4 +927,3 @@ func (s *session) learnStreamCaps(ctx context.Context) *Rerror {
 	}
 	return nil
 }
-
