@@ -399,7 +399,10 @@ func (st *stream) SetRecvWindow(bytes int) {
 	n := min(max(int64(bytes), 4*msgCost), maxStreamWindow)
 	st.mu.Lock()
 	var grant int64
-	if n > st.window && !st.ended && !st.remoteEnded {
+	switch {
+	case !st.opener && !st.acceptSent.Load():
+		st.allowed = n // the accept announces it
+	case n > st.window && !st.ended && !st.remoteEnded:
 		grant = n - st.window
 		st.allowed += grant
 	}
@@ -607,6 +610,10 @@ func (s *session) OpenStream(uri string, args interface{}, setting ...socket.Pac
 	p := socket.GetPacket()
 	defer socket.PutPacket(p)
 	s.fillOutput(p, TypeStreamOpen, 0, uri, args, setting)
+	if p.BodyCodec() == codec.NilCodecId {
+		// No argument: the messages still need a codec.
+		p.SetBodyCodec(s.peer.defaultBodyCodec)
+	}
 	ctx := p.Context()
 	window := int64(s.peer.cfg.StreamWindow)
 	if v := p.Meta().Peek(MetaStreamWindow); len(v) > 0 {

@@ -164,6 +164,27 @@ func TestStreamShapes(t *testing.T) {
 	}
 }
 
+// TestStreamOpenWithoutArgs: a stream opened with no argument carries its
+// messages in the peer's default codec.
+func TestStreamOpenWithoutArgs(t *testing.T) {
+	p := chatPair(t, nil, nil)
+	st, rerr := p.cliSess.OpenStream("/chat/sum", nil)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	defer st.Close()
+	for _, n := range []int{1, 2, 3} {
+		if err := st.Send(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.CloseSend()
+	var sum int
+	if err := st.Recv(&sum); err != nil || sum != 6 {
+		t.Fatalf("sum %d, %v", sum, err)
+	}
+}
+
 // TestStreamFlowControl: a receiver that does not read bounds what its
 // sender may send to one window; the blocked Send ends with its context,
 // and pulls and other streams on the same session go on meanwhile.
