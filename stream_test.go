@@ -575,3 +575,87 @@ func readStreamFrame(t *testing.T, sock socket.Socket) *socket.Packet {
 	}
 	return in
 }
+
+// TestStreamFinishesDuringTheDrain: a stream in flight when its server
+// closes goes on to its end; Peer.Close waits for its handler, and new
+// opens are refused meanwhile.
+func TestStreamFinishesDuringTheDrain(t *testing.T) {
+	p := chatPair(t, nil, nil)
+	st, rerr := p.cliSess.OpenStream("/chat/echo", "")
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	echo := func(i int) {
+		t.Helper()
+		if err := st.Send(strconv.Itoa(i)); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		var got string
+		if err := st.Recv(&got); err != nil || got != strconv.Itoa(i) {
+			t.Fatalf("message %d: %q, %v", i, got, err)
+		}
+	}
+	echo(0)
+	closed := make(chan error, 1)
+	go func() { closed <- p.srv.Close() }()
+	// The goaway reaches the client: its session drains.
+	waitFor(t, "the client's session to drain", func() bool { return p.cliSess.(*session).state() == stateDraining })
+	for i := 1; i <= 20; i++ {
+		echo(i)
+	}
+	if _, rerr := p.cliSess.OpenStream("/chat/echo", ""); rerr == nil || rerr.Code != CodeConnClosed {
+		t.Fatalf("a new open on the draining session: %v, want %d", rerr, CodeConnClosed)
+	}
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a stream handler ran", err)
+	default:
+	}
+	st.CloseSend()
+	if err := st.Recv(new(string)); err != io.EOF {
+		t.Fatalf("the end: %v, want io.EOF", err)
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close still waits after the stream ended")
+	}
+}
+
+// TestStreamEndsOnARedial: a stream lives on its connection: when the
+// connection is lost and the session redials, the stream ends with
+// CodeConnClosed, and a new stream works on the new connection.
+func TestStreamEndsOnARedial(t *testing.T) {
+	p := chatPair(t, nil, &PeerConfig{RedialTimes: 5})
+	st, rerr := p.cliSess.OpenStream("/chat/echo", "")
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	defer st.Close()
+	old := p.cliSess.(*session).sock.Load()
+	_ = old.Close() // the connection breaks under the session
+	err := st.Recv(new(string))
+	var got *Rerror
+	if !errors.As(err, &got) || got.Code != CodeConnClosed {
+		t.Fatalf("Recv across the redial: %v, want %d", err, CodeConnClosed)
+	}
+	waitFor(t, "the redial", func() bool {
+		s := p.cliSess.(*session)
+		return s.sock.Load() != old && s.state() == stateActive
+	})
+	st2, rerr := p.cliSess.OpenStream("/chat/echo", "2:")
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	defer st2.Close()
+	if err := st2.Send("x"); err != nil {
+		t.Fatal(err)
+	}
+	var msg string
+	if err := st2.Recv(&msg); err != nil || msg != "2:x" {
+		t.Fatalf("on the new connection: %q, %v", msg, err)
+	}
+}
