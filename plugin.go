@@ -174,6 +174,37 @@ type (
 		// PostDisconnect sees the closed session; its error is only logged.
 		PostDisconnect(PostSession) *Rerror
 	}
+	// PreStreamOpenPlugin runs on the side opening a stream, before the
+	// open is written.
+	PreStreamOpenPlugin interface {
+		Plugin
+		// PreStreamOpen may change the open's metadata (OpenMeta); an
+		// error refuses the open with it.
+		PreStreamOpen(StreamInfo) *Rerror
+	}
+	// PostStreamAcceptPlugin runs on the side accepting a stream, once it
+	// is routed, before its handler: the peer's hooks, then the route's.
+	PostStreamAcceptPlugin interface {
+		Plugin
+		// PostStreamAccept may inspect the open (OpenMeta); an error
+		// refuses the stream with it, and the handler does not run.
+		PostStreamAccept(StreamInfo) *Rerror
+	}
+	// StreamMsgPlugin runs for every message a stream sends or receives,
+	// on either side; a peer without such a plugin pays nothing for it.
+	StreamMsgPlugin interface {
+		Plugin
+		// StreamMsg sees a message of size bytes, sent when sent, else
+		// received; its error is only logged.
+		StreamMsg(info StreamInfo, sent bool, size int) *Rerror
+	}
+	// PostStreamEndPlugin runs once when a stream ends, on either side,
+	// however it ended (Err says how).
+	PostStreamEndPlugin interface {
+		Plugin
+		// PostStreamEnd sees the ended stream; its error is only logged.
+		PostStreamEnd(StreamInfo) *Rerror
+	}
 	// PostListenPlugin learns each address the peer serves, once Serve
 	// (or Listen) has it, before the first accept.
 	PostListenPlugin interface {
@@ -239,6 +270,10 @@ type pluginHooks struct {
 	preReadReplyBody    []PreReadReplyBodyPlugin
 	postReadReplyBody   []PostReadReplyBodyPlugin
 	postDisconnect      []PostDisconnectPlugin
+	preStreamOpen       []PreStreamOpenPlugin
+	postStreamAccept    []PostStreamAcceptPlugin
+	streamMsg           []StreamMsgPlugin
+	postStreamEnd       []PostStreamEndPlugin
 	postListen          []PostListenPlugin
 	preClose            []PreClosePlugin
 }
@@ -335,6 +370,10 @@ func sortHooks(plugins []Plugin) *pluginHooks {
 		addHook(&h.preReadReplyBody, p)
 		addHook(&h.postReadReplyBody, p)
 		addHook(&h.postDisconnect, p)
+		addHook(&h.preStreamOpen, p)
+		addHook(&h.postStreamAccept, p)
+		addHook(&h.streamMsg, p)
+		addHook(&h.postStreamEnd, p)
 		addHook(&h.postListen, p)
 		addHook(&h.preClose, p)
 	}
@@ -347,7 +386,8 @@ func implementsRouteHook(p Plugin) bool {
 	switch p.(type) {
 	case PostRegPlugin, PreWriteReplyPlugin, PostWriteReplyPlugin,
 		PostReadPullHeaderPlugin, PreReadPullBodyPlugin, PostReadPullBodyPlugin,
-		PostReadPushHeaderPlugin, PreReadPushBodyPlugin, PostReadPushBodyPlugin:
+		PostReadPushHeaderPlugin, PreReadPushBodyPlugin, PostReadPushBodyPlugin,
+		PostStreamAcceptPlugin:
 		return true
 	}
 	return false

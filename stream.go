@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/teleport-go/teleport/codec"
 	"github.com/teleport-go/teleport/socket"
@@ -145,6 +146,29 @@ type StreamCtx interface {
 	SendHeader()
 }
 
+// StreamInfo is a stream as the stream hooks of plugins see it.
+type StreamInfo interface {
+	Stream
+	// Opened reports whether this side opened the stream.
+	Opened() bool
+	// OpenMeta returns the open's metadata: on the opener, what it
+	// sends (PreStreamOpen may change it); on the acceptor, what came.
+	OpenMeta() *utils.Args
+	// Stats returns the stream's counts so far.
+	Stats() StreamStats
+	// Err returns how the stream ended: nil while it runs, or when it
+	// ended well.
+	Err() *Rerror
+}
+
+// StreamStats are a stream's counts: messages and their body bytes, each
+// way, and when it began.
+type StreamStats struct {
+	MsgsSent, MsgsRecv   int64
+	BytesSent, BytesRecv int64
+	Start                time.Time
+}
+
 // stream is a Stream of either side.
 type stream struct {
 	sess    *session
@@ -157,6 +181,14 @@ type stream struct {
 	cancel  context.CancelFunc
 	stopCtx func() bool // the opener's watch of its context
 	header  utils.Args  // the other side's metadata
+	// openMeta is the opener's copy of its open's metadata (the
+	// acceptor's is header).
+	openMeta utils.Args
+	// hooks are the peer's plugin hooks when the stream began.
+	hooks *pluginHooks
+	start time.Time
+	// The counts of Stats.
+	msgsSent, msgsRecv, bytesSent, bytesRecv atomic.Int64
 	// accepted is closed, once (acceptedOnce), when an opener's stream is
 	// accepted or has ended.
 	accepted     chan struct{}
@@ -222,6 +254,46 @@ func (st *stream) SetHeader(key, value string) {
 }
 
 func (st *stream) SendHeader() { st.sendAccept() }
+
+func (st *stream) Opened() bool { return st.opener }
+
+func (st *stream) OpenMeta() *utils.Args {
+	if st.opener {
+		return &st.openMeta
+	}
+	return &st.header
+}
+
+func (st *stream) Stats() StreamStats {
+	return StreamStats{
+		MsgsSent: st.msgsSent.Load(), MsgsRecv: st.msgsRecv.Load(),
+		BytesSent: st.bytesSent.Load(), BytesRecv: st.bytesRecv.Load(),
+		Start: st.start,
+	}
+}
+
+func (st *stream) Err() *Rerror {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.err
+}
+
+// counted records a message of n body bytes, sent or received, and runs
+// the StreamMsg hooks.
+func (st *stream) counted(sent bool, n int) {
+	if sent {
+		st.msgsSent.Add(1)
+		st.bytesSent.Add(int64(n))
+	} else {
+		st.msgsRecv.Add(1)
+		st.bytesRecv.Add(int64(n))
+	}
+	if hooks := st.hooks.streamMsg; len(hooks) > 0 {
+		for _, h := range hooks {
+			callHook("StreamMsg", h, StreamInfo(st), func(h StreamMsgPlugin, info StreamInfo) *Rerror { return h.StreamMsg(info, sent, n) })
+		}
+	}
+}
 
 // cost is what a message of n body bytes spends of the credit.
 func cost(n int) int64 { return int64(n) + msgCost }
@@ -299,6 +371,7 @@ func (st *stream) writeMsg(body []byte) error {
 		st.end(rerr, false)
 		return rerr
 	}
+	st.counted(true, len(body))
 	return nil
 }
 
@@ -489,6 +562,9 @@ func (st *stream) finish() {
 	wake(st.sendWake)
 	st.acceptDone()
 	st.sess.streams().remove(st)
+	if st.hooks != nil {
+		runHooks("PostStreamEnd", st.hooks.postStreamEnd, StreamInfo(st), PostStreamEndPlugin.PostStreamEnd)
+	}
 }
 
 // acceptDone ends an opener's wait for the accept.
@@ -633,6 +709,12 @@ func (s *session) OpenStream(uri string, args interface{}, setting ...socket.Pac
 		return nil, NewRerror(CodeNotImplemented, "Not Implemented", "the remote peer does not understand streams (teleport v3.0, or an older version of this package)")
 	}
 	st := s.newStream(sock, s.newStreamId(), uri, true, p.BodyCodec(), window)
+	p.Meta().CopyTo(&st.openMeta)
+	if rerr := runHooks("PreStreamOpen", st.hooks.preStreamOpen, StreamInfo(st), PreStreamOpenPlugin.PreStreamOpen); rerr != nil {
+		s.releaseSock(sock)
+		return nil, rerr
+	}
+	st.openMeta.CopyTo(p.Meta())
 	st.accepted = make(chan struct{})
 	st.ctx, st.cancel = context.WithCancel(ctx)
 	if deadline, ok := ctx.Deadline(); ok {
@@ -667,6 +749,8 @@ func ctxRerror(ctx context.Context, uri string) *Rerror {
 
 func (s *session) newStream(sock *sockRef, id uint64, uri string, opener bool, codecId byte, window int64) *stream {
 	return &stream{
+		hooks:    s.peer.plugins.get(),
+		start:    time.Now(),
 		sess:     s,
 		sock:     sock,
 		id:       id,
@@ -808,6 +892,7 @@ func (st *stream) onMsg(c *handlerCtx) {
 	st.allowed -= n
 	st.queue = append(st.queue, body)
 	st.mu.Unlock()
+	st.counted(false, len(body))
 	wake(st.recvWake)
 }
 
@@ -847,6 +932,13 @@ func (s *session) onStreamOpen(c *handlerCtx) {
 		st.ctx, st.cancel = context.WithTimeout(parent, left)
 	} else {
 		st.ctx, st.cancel = context.WithCancel(parent)
+	}
+	for _, hooks := range [2]*pluginHooks{st.hooks, h.plugins.get()} {
+		if rerr := runHooks("PostStreamAccept", hooks.postStreamAccept, StreamInfo(st), PostStreamAcceptPlugin.PostStreamAccept); rerr != nil {
+			st.cancel()
+			refuse(rerr)
+			return
+		}
 	}
 	t := s.streams()
 	t.mu.Lock()

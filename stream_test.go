@@ -3,6 +3,7 @@ package tp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -657,5 +658,99 @@ func TestStreamEndsOnARedial(t *testing.T) {
 	var msg string
 	if err := st2.Recv(&msg); err != nil || msg != "2:x" {
 		t.Fatalf("on the new connection: %q, %v", msg, err)
+	}
+}
+
+// streamWatch is a plugin with every stream hook: it records them, adds
+// metadata to opens, and refuses accepts of /chat/count with a 403.
+type streamWatch struct {
+	mu     sync.Mutex
+	events []string
+	ended  chan StreamInfo
+}
+
+func (w *streamWatch) Name() string { return "stream-watch" }
+func (w *streamWatch) note(s string) {
+	w.mu.Lock()
+	w.events = append(w.events, s)
+	w.mu.Unlock()
+}
+func (w *streamWatch) PreStreamOpen(info StreamInfo) *Rerror {
+	info.OpenMeta().Set("trace", "t-1")
+	w.note("open " + info.Uri())
+	return nil
+}
+func (w *streamWatch) PostStreamAccept(info StreamInfo) *Rerror {
+	w.note("accept " + info.Uri() + " trace=" + string(info.OpenMeta().Peek("trace")))
+	if info.Uri() == "/chat/count" {
+		return NewRerror(403, "Forbidden", "no counting")
+	}
+	return nil
+}
+func (w *streamWatch) StreamMsg(info StreamInfo, sent bool, size int) *Rerror {
+	w.note(fmt.Sprintf("msg opened=%v sent=%v %d", info.Opened(), sent, size))
+	return nil
+}
+func (w *streamWatch) PostStreamEnd(info StreamInfo) *Rerror {
+	w.ended <- info
+	return nil
+}
+
+// TestStreamHooks: the stream hooks run on each side at open, accept,
+// every message and end, with the stream's counts; an accept hook's
+// error refuses the stream.
+func TestStreamHooks(t *testing.T) {
+	srvW := &streamWatch{ended: make(chan StreamInfo, 4)}
+	cliW := &streamWatch{ended: make(chan StreamInfo, 4)}
+	p := newPair(t, nil, nil, func(srv, cli *Peer) {
+		srv.StreamRouter.Reg(new(Chat))
+		srv.PluginContainer().Add(srvW)
+		cli.PluginContainer().Add(cliW)
+	})
+	st, rerr := p.cliSess.OpenStream("/chat/echo", "")
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err := st.Send("hi"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Recv(new(string)); err != nil {
+		t.Fatal(err)
+	}
+	st.CloseSend()
+	if err := st.Recv(new(string)); err != io.EOF {
+		t.Fatal(err)
+	}
+	for _, w := range []*streamWatch{cliW, srvW} {
+		info := <-w.ended
+		stats := info.Stats()
+		if info.Err() != nil || stats.MsgsSent != 1 || stats.MsgsRecv != 1 || stats.BytesSent != 4 || stats.BytesRecv != 4 {
+			t.Fatalf("end (opened %v): %v, %+v", info.Opened(), info.Err(), stats)
+		}
+	}
+	want := map[*streamWatch][]string{
+		cliW: {"open /chat/echo", "msg opened=true sent=true 4", "msg opened=true sent=false 4"},
+		srvW: {"accept /chat/echo trace=t-1", "msg opened=false sent=false 4", "msg opened=false sent=true 4"},
+	}
+	for w, events := range want {
+		w.mu.Lock()
+		got := fmt.Sprint(w.events)
+		w.mu.Unlock()
+		if got != fmt.Sprint(events) {
+			t.Errorf("events %s, want %s", got, fmt.Sprint(events))
+		}
+	}
+	st.Close()
+
+	refused, rerr := p.cliSess.OpenStream("/chat/count", 1)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	var got *Rerror
+	if err := refused.Recv(new(int)); !errors.As(err, &got) || got.Code != 403 {
+		t.Fatalf("a stream its accept hook refused: %v", err)
+	}
+	if info := <-cliW.ended; info.Err() == nil || info.Err().Code != 403 {
+		t.Fatalf("the refused stream's end: %v", info.Err())
 	}
 }
