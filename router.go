@@ -67,6 +67,9 @@ func (h *Handler) IsPull() bool { return h.typ == TypePull }
 // IsPush reports whether h handles pushes.
 func (h *Handler) IsPush() bool { return h.typ == TypePush }
 
+// IsStream reports whether h handles streams.
+func (h *Handler) IsStream() bool { return h.typ == TypeStreamOpen }
+
 // IsUnknown reports whether h is the handler of unmatched routes.
 func (h *Handler) IsUnknown() bool { return h.isUnknown }
 

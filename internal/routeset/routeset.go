@@ -24,8 +24,8 @@ type Set struct {
 // Add records the route of h; unknown handlers, which serve any path, are
 // skipped.
 func (r *Set) Add(h *tp.Handler) {
-	if h.IsUnknown() {
-		return
+	if h.IsUnknown() || h.IsStream() {
+		return // streams are refused unless routed: their paths are labels as they are
 	}
 	set := &r.push
 	if h.IsPull() {

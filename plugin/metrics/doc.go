@@ -27,6 +27,10 @@
 //	<ns>_sessions_open                              sessions open now
 //	<ns>_sessions_opened_total{side}                sessions opened, side "dial" or "accept"
 //	<ns>_sessions_closed_total                      sessions closed
+//	<ns>_streams_open{route,side}                   streams open now; side "open" (opened here) or "accept"
+//	<ns>_streams_total{route,side,code}             streams ended
+//	<ns>_stream_messages_total{route,side,direction} stream messages, direction "sent" or "received"
+//	<ns>_stream_bytes_total{route,side,direction}   their body bytes
 //
 // # What is not counted
 //

@@ -36,6 +36,7 @@ type Plugin struct {
 	accepted       prometheus.Counter
 
 	collectors []prometheus.Collector
+	streams    *streamMetrics
 
 	// pending holds the client pulls sent and not yet observed, keyed by
 	// session and seq: the reply's ReadCtx does not lead to its PullCmd.
@@ -103,6 +104,7 @@ func New(namespace string, buckets ...float64) *Plugin {
 	p.sessionsOpened = counter("sessions_opened_total", "Sessions opened, by side: dial or accept.", "side")
 	p.sessionsClosed = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "sessions_closed_total", Help: "Sessions closed."})
 	p.collectors = append(p.collectors, p.sessionsOpen, p.sessionsClosed)
+	p.streams = newStreamMetrics(namespace, func(c prometheus.Collector) { p.collectors = append(p.collectors, c) })
 	p.dialed = p.sessionsOpened.WithLabelValues("dial")
 	p.accepted = p.sessionsOpened.WithLabelValues("accept")
 	return p
