@@ -710,13 +710,14 @@ func (s *session) OpenStream(uri string, args interface{}, setting ...socket.Pac
 	}
 	st := s.newStream(sock, s.newStreamId(), uri, true, p.BodyCodec(), window)
 	p.Meta().CopyTo(&st.openMeta)
+	st.ctx, st.cancel = context.WithCancel(ctx)
 	if rerr := runHooks("PreStreamOpen", st.hooks.preStreamOpen, StreamInfo(st), PreStreamOpenPlugin.PreStreamOpen); rerr != nil {
+		st.cancel()
 		s.releaseSock(sock)
 		return nil, rerr
 	}
 	st.openMeta.CopyTo(p.Meta())
 	st.accepted = make(chan struct{})
-	st.ctx, st.cancel = context.WithCancel(ctx)
 	if deadline, ok := ctx.Deadline(); ok {
 		setTimeoutMeta(p, deadline)
 	}

@@ -26,6 +26,13 @@
 //	pull received  kind server,   PostReadPullHeader to PostWriteReply
 //	push sent      kind producer, PreWritePush to PostWritePush
 //	push received  kind consumer, PostReadPushHeader to PostReadPushBody
+//	stream opened  kind client,   PreStreamOpen to PostStreamEnd
+//	stream accepted kind server,  PostStreamAccept to PostStreamEnd
+//
+// A stream's span carries one event per message, "message", with
+// teleport.direction ("sent" or "received") and teleport.size (its body
+// bytes); StreamSpan returns it, for a handler's or opener's own spans. A
+// stream that ended with an error has status Error and its code.
 //
 // The span of a pull answered with an error, or that timed out, has status
 // Error with the Rerror's message; every span of a pull carries the code

@@ -42,6 +42,8 @@ type Plugin struct {
 	// pending holds the spans of pulls sent and not yet ended, keyed by
 	// session and seq: the reply's ReadCtx does not lead to its PullCmd.
 	pending sync.Map // pullKey -> *clientPull
+	// streams holds the span of each stream not yet ended.
+	streams sync.Map // tp.StreamInfo -> trace.Span
 
 	// ended, when set by a test, is called after a pull span was ended by
 	// its context, which happens on a goroutine of the context's.
