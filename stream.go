@@ -366,6 +366,10 @@ func (st *stream) writeMsg(body []byte) error {
 	p.SetPtype(TypeStreamMsg)
 	p.SetBodyCodec(st.codecId)
 	p.SetBody(&raw)
+	// The frame is written by another goroutine when none is writing:
+	// the sender makes its next messages meanwhile, and they share the
+	// next system call.
+	p.SetFlushLater(true)
 	if err := st.sess.writeOn(st.sock, p); err != nil {
 		rerr := writeRerror(err)
 		st.end(rerr, false)

@@ -129,7 +129,7 @@ func (f *fastProto) Pack(p *Packet) error {
 	}
 	binary.BigEndian.PutUint32(b, uint32(len(b)))
 	p.size = uint32(len(b))
-	return f.write(frame)
+	return f.write(frame, p.flushLater)
 }
 
 // appendPayload appends the unfiltered payload of p, the body last, encoded
@@ -166,7 +166,7 @@ func appendPayload(b []byte, p *Packet) ([]byte, error) {
 // A writer whose frame is sent by the flusher returns before the Write: a
 // failure of that Write reaches it, or its successors, as the connection's
 // sticky error.
-func (f *fastProto) write(frame *[]byte) error {
+func (f *fastProto) write(frame *[]byte, later bool) error {
 	f.wmu.Lock()
 	for f.flushing && f.queue != nil && f.queue.n >= maxPending && f.werr == nil {
 		f.drained.Wait() // back-pressure on writers faster than the link
@@ -186,6 +186,16 @@ func (f *fastProto) write(frame *[]byte) error {
 		return nil
 	}
 	f.flushing = true
+	if later {
+		// The caller goes on making frames while another goroutine
+		// writes: no yield, the next frames queue behind the write.
+		f.wmu.Unlock()
+		go func() {
+			f.wmu.Lock()
+			_ = f.flushLocked(true)
+		}()
+		return nil
+	}
 	// Yield so that the writers ready to run queue their frames too and
 	// share the write; unless recent flushes found no company, when
 	// yielding only adds latency (a lone caller, a quiet connection).
@@ -201,7 +211,13 @@ func (f *fastProto) write(frame *[]byte) error {
 	}
 
 	f.wmu.Lock()
-	company := f.queue.frames > 1
+	return f.flushLocked(f.queue.frames > 1)
+}
+
+// flushLocked writes what is queued until the queue is empty, as the
+// flusher, called with wmu held; it unlocks it. company says whether
+// other writers' frames were queued with the first.
+func (f *fastProto) flushLocked(company bool) error {
 	for f.queue != nil {
 		q := f.queue
 		f.queue = nil

@@ -79,6 +79,7 @@ type Packet struct {
 	size        uint32
 	ctx         context.Context
 	settingErr  error // the first setting that could not be applied
+	flushLater  bool  // see SetFlushLater
 }
 
 var (
@@ -123,6 +124,7 @@ func (p *Packet) Reset(settings ...PacketSetting) {
 	p.size = 0
 	p.ctx = nil
 	p.settingErr = nil
+	p.flushLater = false
 	p.applySettings(settings)
 }
 
@@ -133,6 +135,15 @@ func (p *Packet) applySettings(settings []PacketSetting) {
 		}
 	}
 }
+
+// SetFlushLater asks the fast protocol to queue the packet's frame and
+// return without writing it on the caller's goroutine when no write is in
+// progress: another goroutine writes it, with the frames queued meanwhile.
+// A caller sending many frames in a row (a stream) then shares each
+// system call among them instead of making one per frame. A failure of
+// that write reaches the caller's later writes, as the connection's sticky
+// error. Other protocols ignore it; Reset clears it.
+func (p *Packet) SetFlushLater(later bool) { p.flushLater = later }
 
 // Seq returns the sequence number.
 func (p *Packet) Seq() uint64 { return p.seq }
