@@ -203,7 +203,7 @@ type stream struct {
 	// Receiving: queued messages, the bytes the other side may still
 	// send (allowed), what was read and not yet granted back (consumed),
 	// and the window grants follow.
-	queue    [][]byte
+	queue    []*[]byte // pooled buffers (see streambuf.go)
 	allowed  int64
 	consumed int64
 	window   int64
@@ -395,13 +395,13 @@ func (st *stream) Recv(msg interface{}) error {
 		<-st.recvWake
 		st.mu.Lock()
 	}
-	body := st.queue[0]
+	buf := st.queue[0]
 	st.queue[0] = nil
 	st.queue = st.queue[1:]
 	if len(st.queue) == 0 {
 		st.queue = st.queue[:0:0] // let the backing array go
 	}
-	st.consumed += cost(len(body))
+	st.consumed += cost(len(*buf))
 	var grant int64
 	if !st.ended && !st.remoteEnded && st.consumed >= st.window/4 {
 		grant = st.consumed
@@ -412,17 +412,20 @@ func (st *stream) Recv(msg interface{}) error {
 	if grant > 0 {
 		st.writeCtrl(streamCredit, MetaStreamCredit, grant, nil)
 	}
-	return st.decode(body, msg)
+	err := st.decode(*buf, msg)
+	putMsgBuffer(buf)
+	return err
 }
 
-// decode unmarshals a received body into msg.
+// decode unmarshals a received body into msg; a *[]byte or *RawBody gets
+// a copy, in its own capacity when it has enough.
 func (st *stream) decode(body []byte, msg interface{}) error {
 	switch b := msg.(type) {
 	case *[]byte:
-		*b = body
+		*b = append((*b)[:0], body...)
 		return nil
 	case *socket.RawBody:
-		*b = body
+		*b = append((*b)[:0], body...)
 		return nil
 	}
 	if len(body) == 0 {
@@ -875,9 +878,7 @@ func (s *session) onStreamFrame(c *handlerCtx) {
 // onMsg queues a message for Recv, or resets the stream of a sender that
 // passed its credit.
 func (st *stream) onMsg(c *handlerCtx) {
-	body := []byte(c.rawBody)
-	c.rawBody = nil // the stream owns it now
-	n := cost(len(body))
+	n := cost(len(c.rawBody))
 	st.mu.Lock()
 	if st.ended || st.remoteEnded {
 		st.mu.Unlock()
@@ -895,9 +896,9 @@ func (st *stream) onMsg(c *handlerCtx) {
 		return
 	}
 	st.allowed -= n
-	st.queue = append(st.queue, body)
+	st.queue = append(st.queue, getMsgBuffer(c.rawBody))
 	st.mu.Unlock()
-	st.counted(false, len(body))
+	st.counted(false, len(c.rawBody))
 	wake(st.recvWake)
 }
 

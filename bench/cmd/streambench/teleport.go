@@ -29,8 +29,8 @@ func (s *Sink) Drain(*struct{}) *tp.Rerror {
 	if sinkWindow > 0 {
 		s.SetRecvWindow(sinkWindow)
 	}
+	var b []byte // Recv reuses its capacity
 	for {
-		var b []byte
 		if err := s.Recv(&b); err == io.EOF {
 			sinkDone <- nil
 			return nil
