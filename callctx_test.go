@@ -390,22 +390,7 @@ func TestRefusedPullLeavesNoContext(t *testing.T) {
 // carries the capability marker in its metadata, and cancelling it sends
 // nothing, since the peer never said it understands cancels.
 func TestCancelSendsV3Nothing(t *testing.T) {
-	lis := listenLoopback(t)
-	cli := NewPeer(nil)
-	defer cli.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		if c, err := lis.Accept(); err == nil {
-			accepted <- c
-		}
-	}()
-	sess, rerr := cli.Dial(lis.Addr().String())
-	if rerr != nil {
-		t.Fatal(rerr)
-	}
-	conn := <-accepted
-	defer conn.Close()
-	v3 := socket.NewSocket(conn)
+	sess, v3 := dialRaw(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan *PullCmd, 1)
 	sess.AsyncPull("/v3/slow", 0, new(int), done, socket.WithContext(ctx))
@@ -418,7 +403,7 @@ func TestCancelSendsV3Nothing(t *testing.T) {
 	}
 	cancel()
 	<-done
-	_ = conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	_ = v3.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	next := socket.NewPacket()
 	if err := v3.ReadPacket(next); err == nil {
 		t.Fatalf("the v3.0 peer got %s (seq %d) after the cancel", next.Uri(), next.Seq())

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/teleport-go/teleport/internal/leaktest"
+	"github.com/teleport-go/teleport/socket"
 	"go.uber.org/goleak"
 )
 
@@ -103,6 +104,30 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 func listenForChild() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 
 // listenLoopback returns a listener on an OS-chosen loopback port.
+// dialRaw dials a raw loopback listener from a new client peer: the test
+// plays the other side (teleport v3.0, say) on the accepted connection,
+// wrapped as a socket. Both are closed when the test ends.
+func dialRaw(t testing.TB) (Session, socket.Socket) {
+	t.Helper()
+	lis := listenLoopback(t)
+	t.Cleanup(func() { lis.Close() })
+	cli := NewPeer(nil)
+	t.Cleanup(func() { cli.Close() })
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := lis.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	sess, rerr := cli.Dial(lis.Addr().String())
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	conn := <-accepted
+	t.Cleanup(func() { conn.Close() })
+	return sess, socket.NewSocket(conn)
+}
+
 func listenLoopback(t testing.TB) net.Listener {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

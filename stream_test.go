@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -363,31 +362,12 @@ func TestStreamLimit(t *testing.T) {
 // (teleport v3.0 answers the probe with a 404 and no caps), the open ends
 // at once with CodeNotImplemented and nothing is sent.
 func TestStreamNotUnderstood(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lis.Close()
-	cli := NewPeer(nil)
-	defer cli.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		if c, err := lis.Accept(); err == nil {
-			accepted <- c
-		}
-	}()
-	sess, rerr := cli.Dial(lis.Addr().String())
-	if rerr != nil {
-		t.Fatal(rerr)
-	}
-	conn := <-accepted
-	defer conn.Close()
+	sess, v3 := dialRaw(t)
 	done := make(chan *Rerror, 1)
 	go func() {
 		_, rerr := sess.OpenStream("/x/y", nil)
 		done <- rerr
 	}()
-	v3 := socket.NewSocket(conn)
 	probe := socket.NewPacket()
 	if err := v3.ReadPacket(probe); err != nil {
 		t.Fatal(err)

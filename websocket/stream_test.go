@@ -9,25 +9,8 @@ import (
 	"testing"
 
 	tp "github.com/teleport-go/teleport"
+	"github.com/teleport-go/teleport/internal/tptest"
 )
-
-// Echo is a stream controller: it sends back every message it receives.
-type Echo struct{ tp.StreamCtx }
-
-// Back echoes until the opener's end.
-func (e *Echo) Back(*struct{}) *tp.Rerror {
-	for {
-		var msg string
-		if err := e.Recv(&msg); err == io.EOF {
-			return nil
-		} else if err != nil {
-			return tp.NewRerror(tp.CodeBadPacket, "recv", err.Error())
-		}
-		if err := e.Send(msg); err != nil {
-			return tp.NewRerror(tp.CodeWriteFailed, "send", err.Error())
-		}
-	}
-}
 
 // TestStreams: streams work over ws:// and wss://, opened by either side.
 func TestStreams(t *testing.T) {
@@ -36,9 +19,9 @@ func TestStreams(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			watch := newAcceptWatch()
 			srv := tp.NewPeer(nil, watch)
-			srv.StreamRouter.Reg(new(Echo))
+			srv.StreamRouter.Reg(new(tptest.Echo))
 			cli := tp.NewPeer(nil)
-			cli.StreamRouter.Reg(new(Echo))
+			cli.StreamRouter.Reg(new(tptest.Echo))
 			defer cli.Close()
 			var url string
 			if secure {

@@ -1,6 +1,6 @@
 // Package tptest holds the helpers the tests of teleport's sub-packages
-// share: serving a peer on loopback for one test, and routing every log
-// line, formatted, to a discarding handler.
+// share: serving a peer on loopback for one test, routing every log line,
+// formatted, to a discarding handler, and an echoing stream controller.
 package tptest
 
 import (

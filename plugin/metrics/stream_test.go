@@ -5,25 +5,8 @@ import (
 	"testing"
 
 	tp "github.com/teleport-go/teleport"
+	"github.com/teleport-go/teleport/internal/tptest"
 )
-
-// Words is the server's stream controller.
-type Words struct{ tp.StreamCtx }
-
-// Echo sends back what it receives, until the opener's end.
-func (w *Words) Echo(*struct{}) *tp.Rerror {
-	for {
-		var s string
-		if err := w.Recv(&s); err == io.EOF {
-			return nil
-		} else if err != nil {
-			return tp.NewRerror(tp.CodeBadPacket, "recv", err.Error())
-		}
-		if err := w.Send(s); err != nil {
-			return tp.NewRerror(tp.CodeWriteFailed, "send", err.Error())
-		}
-	}
-}
 
 // TestStreams: streams open, ended by code, and their messages and bytes
 // each way, by route and side, on both peers.
@@ -31,9 +14,9 @@ func TestStreams(t *testing.T) {
 	srvM, srvReg := newRegistered(t, "")
 	cliM, cliReg := newRegistered(t, "")
 	srv := tp.NewPeer(nil, srvM)
-	srv.StreamRouter.Reg(new(Words))
+	srv.StreamRouter.Reg(new(tptest.Echo))
 	p := newPair(t, srv, tp.NewPeer(nil, cliM))
-	st, rerr := p.sess.OpenStream("/words/echo?x=1", nil)
+	st, rerr := p.sess.OpenStream("/echo/back?x=1", nil)
 	if rerr != nil {
 		t.Fatal(rerr)
 	}
@@ -46,7 +29,7 @@ func TestStreams(t *testing.T) {
 		}
 	}
 	labels := func(side, extra, v string) map[string]string {
-		m := map[string]string{"route": "/words/echo", "side": side}
+		m := map[string]string{"route": "/echo/back", "side": side}
 		if extra != "" {
 			m[extra] = v
 		}

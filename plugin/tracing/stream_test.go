@@ -7,36 +7,18 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
-	tp "github.com/teleport-go/teleport"
+	"github.com/teleport-go/teleport/internal/tptest"
 	"github.com/teleport-go/teleport/socket"
 )
-
-// Words is the server's stream controller.
-type Words struct{ tp.StreamCtx }
-
-// Echo sends back what it receives until the opener's end.
-func (w *Words) Echo(*struct{}) *tp.Rerror {
-	for {
-		var s string
-		if err := w.Recv(&s); err == io.EOF {
-			return nil
-		} else if err != nil {
-			return tp.NewRerror(tp.CodeBadPacket, "recv", err.Error())
-		}
-		if err := w.Send(s); err != nil {
-			return tp.NewRerror(tp.CodeWriteFailed, "send", err.Error())
-		}
-	}
-}
 
 // TestStreamSpans: a stream has a client span on its opener, a child of
 // the span in its context, and a server span on the other side, its
 // child; each message is an event of both.
 func TestStreamSpans(t *testing.T) {
 	p := newPair(t)
-	p.srv.StreamRouter.Reg(new(Words))
+	p.srv.StreamRouter.Reg(new(tptest.Echo))
 	parentCtx, parent := p.provider.Tracer("test").Start(context.Background(), "parent")
-	st, rerr := p.sess.OpenStream("/words/echo", nil, socket.WithContext(parentCtx))
+	st, rerr := p.sess.OpenStream("/echo/back", nil, socket.WithContext(parentCtx))
 	if rerr != nil {
 		t.Fatal(rerr)
 	}
@@ -58,8 +40,8 @@ func TestStreamSpans(t *testing.T) {
 	st.Close()
 	parent.End()
 	spans := p.close(t)
-	cli := find(t, spans, trace.SpanKindClient, "/words/echo")
-	srv := find(t, spans, trace.SpanKindServer, "/words/echo")
+	cli := find(t, spans, trace.SpanKindClient, "/echo/back")
+	srv := find(t, spans, trace.SpanKindServer, "/echo/back")
 	if cli.Parent.SpanID() != parent.SpanContext().SpanID() {
 		t.Error("the client span is not the child of the opener's context's span")
 	}
