@@ -85,6 +85,10 @@ func newPair(t testing.TB, srvCfg, cliCfg *PeerConfig, setup func(srv, cli *Peer
 	case <-time.After(5 * time.Second):
 		t.Fatal("server did not accept")
 	}
+	// The PostAccept hook runs before the session enters the server's
+	// table: wait for the end of its handshake, so that tests may look it
+	// up at once.
+	waitFor(t, "the server's session in its table", func() bool { return srv.handshakes.Load() == 0 })
 	return &pair{srv: srv, cli: cli, cliSess: sess, srvSess: srvSess, addr: lis.Addr().String()}
 }
 
