@@ -246,7 +246,7 @@ test('a pull\'s timeout travels to the Go handler (X-Tp-Timeout), whose context 
 test('an aborted pull sends a cancel notice, which ends the Go handler\'s context', async (t) => {
   const c = await connect(t);
   const first = await c.pull('/math/add', [1, 1]); // the server's first reply says it understands notices
-  assert.equal(first.meta.get('X-Tp-Caps'), 'cancel');
+  assert.ok(first.meta.get('X-Tp-Caps').split(',').includes('cancel'), first.meta.get('X-Tp-Caps'));
   const ctl = new AbortController();
   const hang = c.pull('/echo/hang', 1, { signal: ctl.signal });
   setTimeout(() => ctl.abort(), 50);
