@@ -112,6 +112,44 @@ func (e *Echo) Hang(*interface{}) (string, *tp.Rerror) {
 	return "hung", nil
 }
 
+// Talk is the stream controller the client's streams open.
+type Talk struct{ tp.StreamCtx }
+
+// Echo sends back every message, prefixed with the open's argument, until
+// the client's end; the header says who answered.
+func (t *Talk) Echo(prefix *string) *tp.Rerror {
+	t.SetHeader("who", "go")
+	for {
+		var msg interface{}
+		if err := t.Recv(&msg); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return tp.NewRerror(tp.CodeBadPacket, "recv", err.Error())
+		}
+		if err := t.Send(fmt.Sprint(*prefix, msg)); err != nil {
+			return tp.NewRerror(tp.CodeWriteFailed, "send", err.Error())
+		}
+	}
+}
+
+// Count sends the numbers 0 to n-1, then ends the stream.
+func (t *Talk) Count(n *int) *tp.Rerror {
+	for i := range *n {
+		if err := t.Send(i); err != nil {
+			return tp.NewRerror(tp.CodeWriteFailed, "send", err.Error())
+		}
+	}
+	return nil
+}
+
+// Hold waits until its context ends, prints how, and fails with 418.
+func (t *Talk) Hold(*interface{}) *tp.Rerror {
+	t.SendHeader()
+	<-t.Context().Done()
+	printf("stream hold ended: %v", t.Context().Err())
+	return tp.NewRerror(418, "Teapot", "held")
+}
+
 // Note keeps the last push received, per session.
 type Note struct{ tp.PullCtx }
 
@@ -236,6 +274,7 @@ func main() {
 	peer.PullRouter.Reg(new(Note))
 	peer.PullRouter.Reg(new(Ctrl))
 	peer.PushRouter.Reg(new(Say))
+	peer.StreamRouter.Reg(new(Talk))
 
 	mux := http.NewServeMux()
 	mux.Handle("/tp", websocket.NewHandler(peer, nil))

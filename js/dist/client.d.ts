@@ -1,6 +1,7 @@
 import { Args, type ArgsInit } from './args.js';
 import { type CodecRef } from './codec.js';
 import { type XferRef } from './xfer.js';
+import { Stream } from './stream.js';
 /** The parts of the WebSocket API the client uses (browsers', Node 22's, the ws package's). */
 export interface WebSocketLike {
     binaryType: string;
@@ -164,6 +165,19 @@ export declare class Client {
      * when its timeout or signal ends the wait for a connection).
      */
     push(uri: string, args?: unknown, options?: CallOptions): Promise<void>;
+    /**
+     * openStream opens a stream to uri, a route of the Go server's
+     * StreamRouter, with args as its handler's argument, and resolves once
+     * it is written (see Stream). Its messages use args' codec (or
+     * options.codec; the client's default without args). options.signal
+     * and options.timeout bound the whole stream (the timeout travels to
+     * the handler, as a pull's); options.window is the stream's receive
+     * window in bytes (256 KiB). It rejects with Code.NotImplemented when
+     * the server does not understand streams.
+     */
+    openStream<T = unknown>(uri: string, args?: unknown, options?: CallOptions & {
+        window?: number;
+    }): Promise<Stream<T>>;
     /**
      * close closes the connection and stops reconnecting; waiting pulls end
      * with Code.ConnClosed. It resolves once every connection has closed.

@@ -6,6 +6,7 @@ import { getCodec, jsonCodec, NIL_CODEC, resolveCodec, stringCodec } from './cod
 import { DEFAULT_SIZE_LIMIT, FrameReader, TYPE_PULL, TYPE_PUSH, TYPE_REPLY, decodeFrame, encodeFrame, } from './frame.js';
 import { Code, META_RERROR_KEY, Rerror } from './rerror.js';
 import { filterIds } from './xfer.js';
+import { DEFAULT_STREAM_WINDOW, META_STREAM_WINDOW, Stream, TYPE_STREAM_CTRL, TYPE_STREAM_MSG, TYPE_STREAM_OPEN, } from './stream.js';
 /** The push a closing Go peer sends before it stops (teleport's goaway). */
 const GOAWAY_URI = '/_tp/goaway';
 /** The push that tells a peer the caller of a pull (its seq) gave up. */
@@ -40,6 +41,11 @@ class Link {
     remoteCancels = false;
     /** Our first reply told the server we understand them. */
     capsSent = false;
+    /** The server's replies said it understands streams. */
+    remoteStreams = false;
+    /** The streams opened on this link, by id (odd: the client dials). */
+    streams = new Map();
+    streamCount = 0n;
     /** The handlers of the server's pulls, by seq, to abort on a cancel notice. */
     calls = new Map();
     /** Frames are decoded in order, one after the other. */
@@ -145,6 +151,63 @@ export class Client {
             const link = await this.#link(signal);
             p.seq = this.#nextSeq();
             await this.#send(link, p);
+        });
+    }
+    /**
+     * openStream opens a stream to uri, a route of the Go server's
+     * StreamRouter, with args as its handler's argument, and resolves once
+     * it is written (see Stream). Its messages use args' codec (or
+     * options.codec; the client's default without args). options.signal
+     * and options.timeout bound the whole stream (the timeout travels to
+     * the handler, as a pull's); options.window is the stream's receive
+     * window in bytes (256 KiB). It rejects with Code.NotImplemented when
+     * the server does not understand streams.
+     */
+    openStream(uri, args, options = {}) {
+        return this.#withDeadline({ signal: options.signal }, `stream ${uri}`, async (signal) => {
+            const codec = this.#bodyCodec(args, options.codec) ?? this.#codec;
+            const p = this.#packet(TYPE_STREAM_OPEN, uri, args, args === undefined ? null : codec, options);
+            p.bodyCodec = codec.id;
+            let link = await this.#link(signal);
+            if (!link.remoteCancels) {
+                // The server's first reply tells what it understands: ask for it.
+                await this.pull('/_tp/probe', undefined, { signal }).catch(() => { });
+                link = await this.#link(signal);
+            }
+            if (!link.remoteStreams) {
+                throw new Rerror(Code.NotImplemented, undefined, `stream ${uri}: the server does not understand streams`);
+            }
+            const window = Math.min(Math.max(options.window ?? DEFAULT_STREAM_WINDOW, 128), 2 ** 30);
+            link.streamCount++;
+            const id = 2n * link.streamCount - 1n;
+            const st = new Stream(id, uri, codec, window, { write: (q) => this.#send(link, q) }, (s) => {
+                link.streams.delete(s.id);
+                this.#closeIfIdle(link);
+            });
+            link.streams.set(id, st);
+            p.seq = id;
+            p.meta.set(META_STREAM_WINDOW, String(window));
+            const timeout = options.timeout ?? 0;
+            if (timeout > 0) {
+                p.meta.set(META_TIMEOUT_KEY, String(Math.floor(timeout * 1000)));
+                const timer = setTimeout(() => st.close(new Rerror(Code.HandleTimeout, undefined, `stream ${uri}: ${timeout} ms passed`)), timeout);
+                const clear = () => clearTimeout(timer);
+                void st.ended.then(clear);
+            }
+            const outer = options.signal;
+            if (outer !== undefined) {
+                const onAbort = () => st.close(abortRerror(outer, `stream ${uri}`));
+                outer.addEventListener('abort', onAbort, { once: true });
+                void st.ended.then(() => outer.removeEventListener('abort', onAbort));
+            }
+            try {
+                await this.#send(link, p);
+            }
+            catch (err) {
+                st.end(err, false);
+                throw err;
+            }
+            return st;
         });
     }
     /**
@@ -389,6 +452,9 @@ export class Client {
     /** #lost handles the end of link (null: a connection that could not even start). */
     #lost(link, code, reason) {
         const detail = `connection closed (${code}${reason ? ' ' + reason : ''})`;
+        for (const st of Array.from(link?.streams.values() ?? [])) {
+            st.end(new Rerror(Code.ConnClosed, undefined, `stream ${st.uri}: ${detail}`), false);
+        }
         for (const p of Array.from(this.#pending.values())) {
             if (p.link === link) {
                 p.finish(new Rerror(Code.ConnClosed, undefined, `${p.uri}: ${detail}`));
@@ -448,7 +514,7 @@ export class Client {
     }
     /** #closeIfIdle closes a retired link once nothing is in flight on it. */
     #closeIfIdle(link) {
-        if (link.retired && link.inflight === 0 && link.handling === 0) {
+        if (link.retired && link.inflight === 0 && link.handling === 0 && link.streams.size === 0) {
             closeLink(link, 1000, 'goaway');
         }
     }
@@ -508,6 +574,11 @@ export class Client {
                     this.#closeIfIdle(link);
                 });
                 break;
+            case TYPE_STREAM_OPEN:
+            case TYPE_STREAM_MSG:
+            case TYPE_STREAM_CTRL:
+                this.#onStreamFrame(link, p);
+                break;
             case TYPE_PUSH:
                 if (p.uri === GOAWAY_URI) {
                     this.#onGoaway(link);
@@ -523,9 +594,29 @@ export class Client {
                 this.#report(new Error(`teleport: dropped a packet of unknown type ${p.ptype} (uri ${p.uri})`));
         }
     }
+    #onStreamFrame(link, p) {
+        const st = p.ptype === TYPE_STREAM_OPEN ? undefined : link.streams.get(p.seq);
+        if (st !== undefined) {
+            st.onFrame(p);
+            return;
+        }
+        // A stream the server opens (this client does not announce streams,
+        // so a Go server never does), or a frame for no stream: refused,
+        // unless it ends a stream itself.
+        if (p.ptype === TYPE_STREAM_CTRL && (p.uri === 'close' || p.uri === 'accept'))
+            return;
+        const meta = new Args();
+        const why = p.ptype === TYPE_STREAM_OPEN ? new Rerror(Code.NotImplemented, undefined, 'this client accepts no streams') : new Rerror(Code.BadPacket, undefined, `no stream ${p.seq} on this connection`);
+        meta.set(META_RERROR_KEY, JSON.stringify(why.toJSON()));
+        this.#send(link, { seq: p.seq, ptype: TYPE_STREAM_CTRL, uri: 'close', meta, bodyCodec: NIL_CODEC, body: new Uint8Array(0), xfer: [] }).catch(() => { });
+    }
     #onReply(link, p) {
-        if (!link.remoteCancels && (p.meta.get(META_CAPS_KEY) ?? '').split(',').includes(CAPS_CANCEL)) {
-            link.remoteCancels = true;
+        if (!link.remoteCancels) {
+            const caps = (p.meta.get(META_CAPS_KEY) ?? '').split(',');
+            if (caps.includes(CAPS_CANCEL)) {
+                link.remoteCancels = true;
+                link.remoteStreams = caps.includes('stream');
+            }
         }
         const call = this.#pending.get(p.seq);
         if (call === undefined || call.link !== link) {

@@ -5,4 +5,5 @@ export { DEFAULT_SIZE_LIMIT, FrameError, FrameReader, MIN_FRAME_SIZE, PROTO_ID, 
 export { GzipError, gunzip, gzipFilter } from './gzip.js';
 export { Code, META_RERROR_KEY, Rerror } from './rerror.js';
 export { META_TIMEOUT_KEY } from './client.js';
+export { CODE_CANCELED, DEFAULT_STREAM_WINDOW, Stream } from './stream.js';
 export { type XferFilter, type XferRef, getFilter, registerFilter } from './xfer.js';

@@ -16,6 +16,14 @@ import {
 } from './frame.js';
 import { Code, META_RERROR_KEY, Rerror } from './rerror.js';
 import { type XferRef, filterIds } from './xfer.js';
+import {
+  DEFAULT_STREAM_WINDOW,
+  META_STREAM_WINDOW,
+  Stream,
+  TYPE_STREAM_CTRL,
+  TYPE_STREAM_MSG,
+  TYPE_STREAM_OPEN,
+} from './stream.js';
 
 /** The parts of the WebSocket API the client uses (browsers', Node 22's, the ws package's). */
 export interface WebSocketLike {
@@ -175,6 +183,11 @@ class Link {
   remoteCancels = false;
   /** Our first reply told the server we understand them. */
   capsSent = false;
+  /** The server's replies said it understands streams. */
+  remoteStreams = false;
+  /** The streams opened on this link, by id (odd: the client dials). */
+  streams = new Map<bigint, Stream>();
+  streamCount = 0n;
   /** The handlers of the server's pulls, by seq, to abort on a cancel notice. */
   calls = new Map<bigint, AbortController>();
   /** Frames are decoded in order, one after the other. */
@@ -308,6 +321,63 @@ export class Client {
       const link = await this.#link(signal);
       p.seq = this.#nextSeq();
       await this.#send(link, p);
+    });
+  }
+
+  /**
+   * openStream opens a stream to uri, a route of the Go server's
+   * StreamRouter, with args as its handler's argument, and resolves once
+   * it is written (see Stream). Its messages use args' codec (or
+   * options.codec; the client's default without args). options.signal
+   * and options.timeout bound the whole stream (the timeout travels to
+   * the handler, as a pull's); options.window is the stream's receive
+   * window in bytes (256 KiB). It rejects with Code.NotImplemented when
+   * the server does not understand streams.
+   */
+  openStream<T = unknown>(uri: string, args?: unknown, options: CallOptions & { window?: number } = {}): Promise<Stream<T>> {
+    return this.#withDeadline({ signal: options.signal }, `stream ${uri}`, async (signal) => {
+      const codec = this.#bodyCodec(args, options.codec) ?? this.#codec;
+      const p = this.#packet(TYPE_STREAM_OPEN, uri, args, args === undefined ? null : codec, options);
+      p.bodyCodec = codec.id;
+      let link = await this.#link(signal);
+      if (!link.remoteCancels) {
+        // The server's first reply tells what it understands: ask for it.
+        await this.pull('/_tp/probe', undefined, { signal }).catch(() => {});
+        link = await this.#link(signal);
+      }
+      if (!link.remoteStreams) {
+        throw new Rerror(Code.NotImplemented, undefined, `stream ${uri}: the server does not understand streams`);
+      }
+      const window = Math.min(Math.max(options.window ?? DEFAULT_STREAM_WINDOW, 128), 2 ** 30);
+      link.streamCount++;
+      const id = 2n * link.streamCount - 1n;
+      const st = new Stream<T>(id, uri, codec, window, { write: (q) => this.#send(link, q) }, (s) => {
+        link.streams.delete(s.id);
+        this.#closeIfIdle(link);
+      });
+      link.streams.set(id, st as Stream);
+      p.seq = id;
+      p.meta.set(META_STREAM_WINDOW, String(window));
+      const timeout = options.timeout ?? 0;
+      if (timeout > 0) {
+        p.meta.set(META_TIMEOUT_KEY, String(Math.floor(timeout * 1000)));
+        const timer = setTimeout(() => st.close(new Rerror(Code.HandleTimeout, undefined, `stream ${uri}: ${timeout} ms passed`)), timeout);
+        const clear = () => clearTimeout(timer);
+        void st.ended.then(clear);
+      }
+      const outer = options.signal;
+      if (outer !== undefined) {
+        const onAbort = () => st.close(abortRerror(outer, `stream ${uri}`));
+        outer.addEventListener('abort', onAbort, { once: true });
+        void st.ended.then(() => outer.removeEventListener('abort', onAbort));
+      }
+      try {
+        await this.#send(link, p);
+      } catch (err) {
+        st.end(err as Rerror, false);
+        throw err;
+      }
+      return st;
     });
   }
 
@@ -550,6 +620,9 @@ export class Client {
   /** #lost handles the end of link (null: a connection that could not even start). */
   #lost(link: Link | null, code: number, reason: string): void {
     const detail = `connection closed (${code}${reason ? ' ' + reason : ''})`;
+    for (const st of Array.from(link?.streams.values() ?? [])) {
+      st.end(new Rerror(Code.ConnClosed, undefined, `stream ${st.uri}: ${detail}`), false);
+    }
     for (const p of Array.from(this.#pending.values())) {
       if (p.link === link) {
         p.finish(new Rerror(Code.ConnClosed, undefined, `${p.uri}: ${detail}`));
@@ -610,7 +683,7 @@ export class Client {
 
   /** #closeIfIdle closes a retired link once nothing is in flight on it. */
   #closeIfIdle(link: Link): void {
-    if (link.retired && link.inflight === 0 && link.handling === 0) {
+    if (link.retired && link.inflight === 0 && link.handling === 0 && link.streams.size === 0) {
       closeLink(link, 1000, 'goaway');
     }
   }
@@ -671,6 +744,11 @@ export class Client {
           this.#closeIfIdle(link);
         });
         break;
+      case TYPE_STREAM_OPEN:
+      case TYPE_STREAM_MSG:
+      case TYPE_STREAM_CTRL:
+        this.#onStreamFrame(link, p);
+        break;
       case TYPE_PUSH:
         if (p.uri === GOAWAY_URI) {
           this.#onGoaway(link);
@@ -685,9 +763,29 @@ export class Client {
     }
   }
 
+  #onStreamFrame(link: Link, p: Packet): void {
+    const st = p.ptype === TYPE_STREAM_OPEN ? undefined : link.streams.get(p.seq);
+    if (st !== undefined) {
+      st.onFrame(p);
+      return;
+    }
+    // A stream the server opens (this client does not announce streams,
+    // so a Go server never does), or a frame for no stream: refused,
+    // unless it ends a stream itself.
+    if (p.ptype === TYPE_STREAM_CTRL && (p.uri === 'close' || p.uri === 'accept')) return;
+    const meta = new Args();
+    const why = p.ptype === TYPE_STREAM_OPEN ? new Rerror(Code.NotImplemented, undefined, 'this client accepts no streams') : new Rerror(Code.BadPacket, undefined, `no stream ${p.seq} on this connection`);
+    meta.set(META_RERROR_KEY, JSON.stringify(why.toJSON()));
+    this.#send(link, { seq: p.seq, ptype: TYPE_STREAM_CTRL, uri: 'close', meta, bodyCodec: NIL_CODEC, body: new Uint8Array(0), xfer: [] }).catch(() => {});
+  }
+
   #onReply(link: Link, p: Packet): void {
-    if (!link.remoteCancels && (p.meta.get(META_CAPS_KEY) ?? '').split(',').includes(CAPS_CANCEL)) {
-      link.remoteCancels = true;
+    if (!link.remoteCancels) {
+      const caps = (p.meta.get(META_CAPS_KEY) ?? '').split(',');
+      if (caps.includes(CAPS_CANCEL)) {
+        link.remoteCancels = true;
+        link.remoteStreams = caps.includes('stream');
+      }
     }
     const call = this.#pending.get(p.seq);
     if (call === undefined || call.link !== link) {
