@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -223,6 +224,50 @@ func (c *Ctrl) Ask(a *AskArgs) (*AskResult, *tp.Rerror) {
 	}
 	printf("asked %s: %+v", a.Uri, *res)
 	return res, nil
+}
+
+// StreamArgs names a stream the server opens to the client.
+type StreamArgs struct {
+	Uri string `json:"uri"`
+	N   int    `json:"n"`
+}
+
+// Stream opens a stream to the client at a.Uri, with "from go" as its
+// argument: it sends the numbers 0 to a.N-1 and half-closes, and answers
+// what came back, then the client's header "who".
+func (c *Ctrl) Stream(a *StreamArgs) ([]string, *tp.Rerror) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, rerr := c.Session().OpenStream(a.Uri, "from go", socket.WithSetMeta("from", "go server"), socket.WithContext(ctx))
+	if rerr != nil {
+		return nil, rerr
+	}
+	defer st.Close()
+	go func() {
+		for i := range a.N {
+			if st.Send(i) != nil {
+				return
+			}
+		}
+		st.CloseSend()
+	}()
+	var got []string
+	for {
+		var s string
+		err := st.Recv(&s)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var r *tp.Rerror
+			if errors.As(err, &r) {
+				return got, r
+			}
+			return got, tp.NewRerror(tp.CodeInternalServerError, "recv", err.Error())
+		}
+		got = append(got, s)
+	}
+	return append(got, "who="+string(st.Header().Peek("who"))), nil
 }
 
 // Tell pushes a.Body to the client at a.Uri.

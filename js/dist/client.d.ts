@@ -121,6 +121,12 @@ export interface PullContext extends PushContext {
 export type PullHandler = (ctx: PullContext) => unknown | Promise<unknown>;
 /** Takes a server's push. */
 export type PushHandler = (ctx: PushContext) => void | Promise<void>;
+/**
+ * A handler of a stream the server opens: it reads and sends on stream;
+ * when it returns the stream ends well, when it throws it ends with the
+ * error (a Rerror keeps its code, anything else is 500).
+ */
+export type StreamHandler = (stream: Stream) => void | Promise<void>;
 /** The pull metadata carrying the caller's time left, in microseconds. */
 export declare const META_TIMEOUT_KEY = "X-Tp-Timeout";
 /**
@@ -149,6 +155,8 @@ export declare class Client {
     }): Promise<void>;
     /** handlePull answers the server's pulls of path (a URI without query) with handler. */
     handlePull(path: string, handler: PullHandler): this;
+    /** handleStream takes the streams the server opens to path with handler. */
+    handleStream(path: string, handler: StreamHandler): this;
     /** handlePush takes the server's pushes of path with handler. */
     handlePush(path: string, handler: PushHandler): this;
     /**

@@ -19,8 +19,9 @@ export interface StreamLink {
     write(p: Packet): Promise<void>;
 }
 /**
- * Stream is a stream the client opened: send messages with send (it
- * resolves once the server's credit allowed the message and it was
+ * Stream is a stream the client opened, or one the server opened to a
+ * handler of the client (handleStream): send messages with send (it
+ * resolves once the other side's credit allowed the message and it was
  * written), read them with `for await (const msg of stream)` or recv, end
  * the sending side with closeSend and the whole stream with close.
  */
@@ -32,14 +33,30 @@ export declare class Stream<T = unknown> implements AsyncIterable<T> {
     readonly window: number;
     readonly link: StreamLink;
     readonly onEnd: (s: Stream<T>) => void;
-    /** The server's metadata, once accepted (see accepted). */
+    /** Whether the client opened the stream; false for one the server opened. */
+    readonly opened: boolean;
+    /**
+     * The other side's metadata: on a stream the client opened, the
+     * handler's, once accepted (see accepted); on one the server opened,
+     * the open's.
+     */
     readonly header: Args;
+    /** On a stream the server opened: the metadata the accept carries (set it before the first send or recv). */
+    readonly replyHeader: Args;
+    /** On a stream the server opened: the handler's argument, decoded. */
+    args: unknown;
+    /** Aborts when the stream ends (the server's deadline or cancel included). */
+    readonly signal: AbortSignal;
     /** Resolves once the server's handler accepted the stream; rejects if it ended first. */
     readonly accepted: Promise<void>;
     /** Resolves once the stream has ended, however it ended. */
     readonly ended: Promise<void>;
-    constructor(id: bigint, uri: string, codec: Codec, window: number, link: StreamLink, onEnd: (s: Stream<T>) => void);
+    constructor(id: bigint, uri: string, codec: Codec, window: number, link: StreamLink, onEnd: (s: Stream<T>) => void, 
+    /** Whether the client opened the stream; false for one the server opened. */
+    opened?: boolean, remoteWindow?: number);
     /** send encodes msg and writes it once the server's credit covers it. */
+    /** sendHeader accepts a stream the server opened now, with replyHeader; the first send or recv does it otherwise. */
+    sendHeader(): void;
     send(msg: unknown): Promise<void>;
     /** recv resolves with the next message, or done once the server finished sending; it rejects with the stream's error. */
     recv(): Promise<IteratorResult<T, undefined>>;
@@ -53,3 +70,5 @@ export declare class Stream<T = unknown> implements AsyncIterable<T> {
     /** onFrame handles a message or control frame of the stream from the server. */
     onFrame(p: Packet): void;
 }
+/** windowOf reads a window or credit: a decimal number in 1..2^30. */
+export declare function windowOf(v: string | undefined): number | undefined;

@@ -18,8 +18,9 @@ export const CODE_CANCELED = 499;
 /** The default receive window of a stream the client opens: 256 KiB. */
 export const DEFAULT_STREAM_WINDOW = 256 * 1024;
 /**
- * Stream is a stream the client opened: send messages with send (it
- * resolves once the server's credit allowed the message and it was
+ * Stream is a stream the client opened, or one the server opened to a
+ * handler of the client (handleStream): send messages with send (it
+ * resolves once the other side's credit allowed the message and it was
  * written), read them with `for await (const msg of stream)` or recv, end
  * the sending side with closeSend and the whole stream with close.
  */
@@ -30,8 +31,21 @@ export class Stream {
     window;
     link;
     onEnd;
-    /** The server's metadata, once accepted (see accepted). */
+    opened;
+    /**
+     * The other side's metadata: on a stream the client opened, the
+     * handler's, once accepted (see accepted); on one the server opened,
+     * the open's.
+     */
     header = new Args();
+    /** On a stream the server opened: the metadata the accept carries (set it before the first send or recv). */
+    replyHeader = new Args();
+    /** On a stream the server opened: the handler's argument, decoded. */
+    args = undefined;
+    /** Aborts when the stream ends (the server's deadline or cancel included). */
+    signal;
+    #abort = new AbortController();
+    #acceptSent = false;
     /** Resolves once the server's handler accepted the stream; rejects if it ended first. */
     accepted;
     /** Resolves once the stream has ended, however it ended. */
@@ -50,23 +64,45 @@ export class Stream {
     #err;
     #wakeRecv;
     #wakeSend;
-    constructor(id, uri, codec, window, link, onEnd) {
+    constructor(id, uri, codec, window, link, onEnd, 
+    /** Whether the client opened the stream; false for one the server opened. */
+    opened = true, remoteWindow = 0) {
         this.id = id;
         this.uri = uri;
         this.codec = codec;
         this.window = window;
         this.link = link;
         this.onEnd = onEnd;
+        this.opened = opened;
         this.#allowed = window;
+        this.signal = this.#abort.signal;
+        if (!opened) {
+            this.#credit = remoteWindow;
+            this.#remoteWindow = remoteWindow;
+        }
         this.accepted = new Promise((resolve, reject) => {
             this.#acceptedResolve = resolve;
             this.#acceptedReject = reject;
         });
         this.accepted.catch(() => { }); // its rejection is also what recv and send return
         this.ended = new Promise((resolve) => (this.#endedResolve = resolve));
+        if (!opened)
+            this.#acceptedResolve();
     }
     /** send encodes msg and writes it once the server's credit covers it. */
+    /** sendHeader accepts a stream the server opened now, with replyHeader; the first send or recv does it otherwise. */
+    sendHeader() {
+        if (this.opened || this.#acceptSent || this.#ended)
+            return;
+        this.#acceptSent = true;
+        const meta = new Args();
+        for (const [k, v] of this.replyHeader.entries())
+            meta.add(k, v);
+        meta.set(META_STREAM_WINDOW, String(this.window));
+        this.link.write(this.#frame(TYPE_STREAM_CTRL, 'accept', new Uint8Array(0), meta)).catch(() => { });
+    }
     async send(msg) {
+        this.sendHeader();
         await this.accepted;
         const body = msg instanceof Uint8Array ? msg : this.codec.marshal(msg);
         const need = body.length + MSG_COST;
@@ -88,6 +124,7 @@ export class Stream {
     }
     /** recv resolves with the next message, or done once the server finished sending; it rejects with the stream's error. */
     async recv() {
+        this.sendHeader();
         for (;;) {
             const body = this.#queue.shift();
             if (body !== undefined) {
@@ -122,7 +159,7 @@ export class Stream {
     }
     /** close ends the stream: cleanly once both sides finished, else with Code 499 (canceled) for the server. */
     close(reason) {
-        const clean = this.#sendClosed && this.#remoteEnded && this.#queue.length === 0;
+        const clean = !this.opened || (this.#sendClosed && this.#remoteEnded && this.#queue.length === 0);
         this.end(clean && reason === undefined ? undefined : (reason ?? new Rerror(CODE_CANCELED, 'Canceled', `stream ${this.uri}: closed by its opener`)), true);
     }
     /** end ends the stream once, telling the server when tell. */
@@ -132,6 +169,7 @@ export class Stream {
         this.#ended = true;
         this.#err ??= err;
         if (tell) {
+            this.sendHeader(); // a handler refusing before its first call
             const meta = new Args();
             if (err !== undefined)
                 meta.set(META_RERROR_KEY, JSON.stringify(err.toJSON()));
@@ -139,6 +177,7 @@ export class Stream {
         }
         this.#acceptedReject(this.#err ?? new Rerror(Code.ConnClosed, undefined, `stream ${this.uri}: ended before it was accepted`));
         this.#wake();
+        this.#abort.abort(this.#err ?? new Rerror(Code.ConnClosed, undefined, `stream ${this.uri}: ended`));
         this.#endedResolve();
         this.onEnd(this);
     }
@@ -159,6 +198,10 @@ export class Stream {
         }
         switch (p.uri) {
             case 'accept': {
+                if (!this.opened) {
+                    this.end(new Rerror(Code.BadPacket, undefined, `stream ${this.uri}: accepted by its opener`), true);
+                    return;
+                }
                 const w = windowOf(p.meta.get(META_STREAM_WINDOW));
                 if (w === undefined) {
                     this.end(new Rerror(Code.BadPacket, undefined, `stream ${this.uri}: accept without a valid ${META_STREAM_WINDOW}`), true);
@@ -216,7 +259,7 @@ export class Stream {
     }
 }
 /** windowOf reads a window or credit: a decimal number in 1..2^30. */
-function windowOf(v) {
+export function windowOf(v) {
     if (v === undefined || !/^[0-9]{1,10}$/.test(v))
         return undefined;
     const n = Number(v);

@@ -20,6 +20,7 @@ import {
   DEFAULT_STREAM_WINDOW,
   META_STREAM_WINDOW,
   Stream,
+  windowOf,
   TYPE_STREAM_CTRL,
   TYPE_STREAM_MSG,
   TYPE_STREAM_OPEN,
@@ -149,6 +150,13 @@ export type PullHandler = (ctx: PullContext) => unknown | Promise<unknown>;
 /** Takes a server's push. */
 export type PushHandler = (ctx: PushContext) => void | Promise<void>;
 
+/**
+ * A handler of a stream the server opens: it reads and sends on stream;
+ * when it returns the stream ends well, when it throws it ends with the
+ * error (a Rerror keeps its code, anything else is 500).
+ */
+export type StreamHandler = (stream: Stream) => void | Promise<void>;
+
 /** The push a closing Go peer sends before it stops (teleport's goaway). */
 const GOAWAY_URI = '/_tp/goaway';
 /** The push that tells a peer the caller of a pull (its seq) gave up. */
@@ -158,6 +166,8 @@ export const META_TIMEOUT_KEY = 'X-Tp-Timeout';
 /** The metadata of a peer's first reply on a connection: what it understands. */
 const META_CAPS_KEY = 'X-Tp-Caps';
 const CAPS_CANCEL = 'cancel';
+/** What the client tells the server it understands: cancel notices and streams. */
+const CAPS_ALL = 'cancel,stream';
 /** The close code of a connection the server sent something unreadable on. */
 const CLOSE_BAD_INPUT = 4400;
 /**
@@ -242,6 +252,7 @@ export class Client {
 
   #pullHandlers = new Map<string, PullHandler>();
   #pushHandlers = new Map<string, PushHandler>();
+  #streamHandlers = new Map<string, StreamHandler>();
 
   /**
    * @param url ws:// or wss:// URL of the server's WebSocket handler; in a
@@ -287,6 +298,12 @@ export class Client {
   /** handlePull answers the server's pulls of path (a URI without query) with handler. */
   handlePull(path: string, handler: PullHandler): this {
     this.#pullHandlers.set(path, handler);
+    return this;
+  }
+
+  /** handleStream takes the streams the server opens to path with handler. */
+  handleStream(path: string, handler: StreamHandler): this {
+    this.#streamHandlers.set(path, handler);
     return this;
   }
 
@@ -764,19 +781,68 @@ export class Client {
   }
 
   #onStreamFrame(link: Link, p: Packet): void {
-    const st = p.ptype === TYPE_STREAM_OPEN ? undefined : link.streams.get(p.seq);
+    if (p.ptype === TYPE_STREAM_OPEN) {
+      this.#onStreamOpen(link, p);
+      return;
+    }
+    const st = link.streams.get(p.seq);
     if (st !== undefined) {
       st.onFrame(p);
       return;
     }
-    // A stream the server opens (this client does not announce streams,
-    // so a Go server never does), or a frame for no stream: refused,
-    // unless it ends a stream itself.
+    // A frame for no stream: refused, unless it ends a stream itself.
     if (p.ptype === TYPE_STREAM_CTRL && (p.uri === 'close' || p.uri === 'accept')) return;
+    this.#refuseStream(link, p.seq, new Rerror(Code.BadPacket, undefined, `no stream ${p.seq} on this connection`));
+  }
+
+  /** #onStreamOpen runs the handler of a stream the server opened, or refuses it. */
+  #onStreamOpen(link: Link, p: Packet): void {
+    const window = windowOf(p.meta.get(META_STREAM_WINDOW));
+    const handler = this.#streamHandlers.get(pathOf(p.uri));
+    let why: Rerror | undefined;
+    if (p.seq % 2n !== 0n) why = new Rerror(Code.BadPacket, undefined, `stream id ${p.seq} is not one the server may use`);
+    else if (link.streams.has(p.seq)) why = new Rerror(Code.BadPacket, undefined, `stream ${p.seq} is already open`);
+    else if (handler === undefined) why = new Rerror(Code.NotFound, undefined, `no stream handler for ${p.uri}`);
+    else if (window === undefined) why = new Rerror(Code.BadPacket, undefined, `stream open without a valid ${META_STREAM_WINDOW}`);
+    if (why !== undefined) {
+      this.#refuseStream(link, p.seq, why);
+      return;
+    }
+    const codec = getCodec(p.bodyCodec) ?? this.#codec;
+    const st = new Stream(p.seq, p.uri, codec, DEFAULT_STREAM_WINDOW, { write: (q) => this.#send(link, q) }, (s) => {
+      link.streams.delete(s.id);
+    }, false, window);
+    for (const [k, v] of p.meta.entries()) {
+      if (k !== META_STREAM_WINDOW && k !== META_TIMEOUT_KEY) st.header.add(k, v);
+    }
+    try {
+      st.args = decodeBody(p, codec);
+    } catch (err) {
+      this.#refuseStream(link, p.seq, err as Rerror);
+      return;
+    }
+    link.streams.set(p.seq, st);
+    const left = timeoutOf(p.meta);
+    const timer = left === undefined ? undefined : setTimeout(() => st.end(new Rerror(Code.HandleTimeout, undefined, `${p.uri}: the opener's deadline passed`), true), left);
+    link.handling++;
+    void (async () => {
+      try {
+        await handler!(st);
+        st.close();
+      } catch (err) {
+        st.close(err instanceof Rerror ? err : new Rerror(Code.InternalServerError, undefined, `${p.uri}: ${(err as Error)?.message ?? String(err)}`));
+      } finally {
+        clearTimeout(timer);
+        link.handling--;
+        this.#closeIfIdle(link);
+      }
+    })();
+  }
+
+  #refuseStream(link: Link, seq: bigint, why: Rerror): void {
     const meta = new Args();
-    const why = p.ptype === TYPE_STREAM_OPEN ? new Rerror(Code.NotImplemented, undefined, 'this client accepts no streams') : new Rerror(Code.BadPacket, undefined, `no stream ${p.seq} on this connection`);
     meta.set(META_RERROR_KEY, JSON.stringify(why.toJSON()));
-    this.#send(link, { seq: p.seq, ptype: TYPE_STREAM_CTRL, uri: 'close', meta, bodyCodec: NIL_CODEC, body: new Uint8Array(0), xfer: [] }).catch(() => {});
+    this.#send(link, { seq, ptype: TYPE_STREAM_CTRL, uri: 'close', meta, bodyCodec: NIL_CODEC, body: new Uint8Array(0), xfer: [] }).catch(() => {});
   }
 
   #onReply(link: Link, p: Packet): void {
@@ -844,7 +910,7 @@ export class Client {
     if (!link.capsSent) {
       // The first reply on a connection says we understand cancel notices.
       link.capsSent = true;
-      replyMeta.set(META_CAPS_KEY, CAPS_CANCEL);
+      replyMeta.set(META_CAPS_KEY, CAPS_ALL);
     }
     if (out.bodyCodec === NIL_CODEC) {
       // An error reply keeps the codec the reply would have had.

@@ -12,6 +12,7 @@ export {
   type PullResult,
   type PushContext,
   type PushHandler,
+  type StreamHandler,
   type ReconnectOptions,
   type WebSocketConstructor,
   type WebSocketLike,

@@ -28,14 +28,27 @@ export interface StreamLink {
 }
 
 /**
- * Stream is a stream the client opened: send messages with send (it
- * resolves once the server's credit allowed the message and it was
+ * Stream is a stream the client opened, or one the server opened to a
+ * handler of the client (handleStream): send messages with send (it
+ * resolves once the other side's credit allowed the message and it was
  * written), read them with `for await (const msg of stream)` or recv, end
  * the sending side with closeSend and the whole stream with close.
  */
 export class Stream<T = unknown> implements AsyncIterable<T> {
-  /** The server's metadata, once accepted (see accepted). */
+  /**
+   * The other side's metadata: on a stream the client opened, the
+   * handler's, once accepted (see accepted); on one the server opened,
+   * the open's.
+   */
   readonly header = new Args();
+  /** On a stream the server opened: the metadata the accept carries (set it before the first send or recv). */
+  readonly replyHeader = new Args();
+  /** On a stream the server opened: the handler's argument, decoded. */
+  args: unknown = undefined;
+  /** Aborts when the stream ends (the server's deadline or cancel included). */
+  readonly signal: AbortSignal;
+  #abort = new AbortController();
+  #acceptSent = false;
   /** Resolves once the server's handler accepted the stream; rejects if it ended first. */
   readonly accepted: Promise<void>;
   /** Resolves once the stream has ended, however it ended. */
@@ -63,18 +76,38 @@ export class Stream<T = unknown> implements AsyncIterable<T> {
     readonly window: number,
     readonly link: StreamLink,
     readonly onEnd: (s: Stream<T>) => void,
+    /** Whether the client opened the stream; false for one the server opened. */
+    readonly opened = true,
+    remoteWindow = 0,
   ) {
     this.#allowed = window;
+    this.signal = this.#abort.signal;
+    if (!opened) {
+      this.#credit = remoteWindow;
+      this.#remoteWindow = remoteWindow;
+    }
     this.accepted = new Promise((resolve, reject) => {
       this.#acceptedResolve = resolve;
       this.#acceptedReject = reject;
     });
     this.accepted.catch(() => {}); // its rejection is also what recv and send return
     this.ended = new Promise((resolve) => (this.#endedResolve = resolve));
+    if (!opened) this.#acceptedResolve();
   }
 
   /** send encodes msg and writes it once the server's credit covers it. */
+  /** sendHeader accepts a stream the server opened now, with replyHeader; the first send or recv does it otherwise. */
+  sendHeader(): void {
+    if (this.opened || this.#acceptSent || this.#ended) return;
+    this.#acceptSent = true;
+    const meta = new Args();
+    for (const [k, v] of this.replyHeader.entries()) meta.add(k, v);
+    meta.set(META_STREAM_WINDOW, String(this.window));
+    this.link.write(this.#frame(TYPE_STREAM_CTRL, 'accept', new Uint8Array(0), meta)).catch(() => {});
+  }
+
   async send(msg: unknown): Promise<void> {
+    this.sendHeader();
     await this.accepted;
     const body = msg instanceof Uint8Array ? msg : this.codec.marshal(msg);
     const need = body.length + MSG_COST;
@@ -94,6 +127,7 @@ export class Stream<T = unknown> implements AsyncIterable<T> {
 
   /** recv resolves with the next message, or done once the server finished sending; it rejects with the stream's error. */
   async recv(): Promise<IteratorResult<T, undefined>> {
+    this.sendHeader();
     for (;;) {
       const body = this.#queue.shift();
       if (body !== undefined) {
@@ -129,7 +163,7 @@ export class Stream<T = unknown> implements AsyncIterable<T> {
 
   /** close ends the stream: cleanly once both sides finished, else with Code 499 (canceled) for the server. */
   close(reason?: Rerror): void {
-    const clean = this.#sendClosed && this.#remoteEnded && this.#queue.length === 0;
+    const clean = !this.opened || (this.#sendClosed && this.#remoteEnded && this.#queue.length === 0);
     this.end(clean && reason === undefined ? undefined : (reason ?? new Rerror(CODE_CANCELED, 'Canceled', `stream ${this.uri}: closed by its opener`)), true);
   }
 
@@ -139,12 +173,14 @@ export class Stream<T = unknown> implements AsyncIterable<T> {
     this.#ended = true;
     this.#err ??= err;
     if (tell) {
+      this.sendHeader(); // a handler refusing before its first call
       const meta = new Args();
       if (err !== undefined) meta.set(META_RERROR_KEY, JSON.stringify(err.toJSON()));
       this.link.write(this.#frame(TYPE_STREAM_CTRL, 'close', new Uint8Array(0), meta)).catch(() => {});
     }
     this.#acceptedReject(this.#err ?? new Rerror(Code.ConnClosed, undefined, `stream ${this.uri}: ended before it was accepted`));
     this.#wake();
+    this.#abort.abort(this.#err ?? new Rerror(Code.ConnClosed, undefined, `stream ${this.uri}: ended`));
     this.#endedResolve();
     this.onEnd(this);
   }
@@ -165,6 +201,10 @@ export class Stream<T = unknown> implements AsyncIterable<T> {
     }
     switch (p.uri) {
       case 'accept': {
+        if (!this.opened) {
+          this.end(new Rerror(Code.BadPacket, undefined, `stream ${this.uri}: accepted by its opener`), true);
+          return;
+        }
         const w = windowOf(p.meta.get(META_STREAM_WINDOW));
         if (w === undefined) {
           this.end(new Rerror(Code.BadPacket, undefined, `stream ${this.uri}: accept without a valid ${META_STREAM_WINDOW}`), true);
@@ -223,7 +263,7 @@ export class Stream<T = unknown> implements AsyncIterable<T> {
 }
 
 /** windowOf reads a window or credit: a decimal number in 1..2^30. */
-function windowOf(v: string | undefined): number | undefined {
+export function windowOf(v: string | undefined): number | undefined {
   if (v === undefined || !/^[0-9]{1,10}$/.test(v)) return undefined;
   const n = Number(v);
   return n >= 1 && n <= MAX_WINDOW ? n : undefined;

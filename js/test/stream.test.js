@@ -70,3 +70,20 @@ test('stream: close cancels the Go handler; the connection closing ends the stre
   await c.close();
   await assert.rejects(again.recv(), (err) => err instanceof Rerror && err.code === Code.ConnClosed);
 });
+
+test('stream: the Go server opens a stream to a handler of the client', async (t) => {
+  const c = await connect(t);
+  c.handleStream('/page/echo', async (st) => {
+    assert.equal(st.args, 'from go');
+    assert.equal(st.header.get('from'), 'go server');
+    st.replyHeader.set('who', 'js');
+    for await (const n of st) await st.send(`js:${n}`);
+  });
+  c.handleStream('/page/fail', async () => {
+    throw new Rerror(418, 'Teapot', 'no');
+  });
+  const r = await c.pull('/ctrl/stream', { uri: '/page/echo', n: 5 });
+  assert.deepEqual(r.reply, ['js:0', 'js:1', 'js:2', 'js:3', 'js:4', 'who=js']);
+  await assert.rejects(c.pull('/ctrl/stream', { uri: '/page/fail', n: 1 }), (err) => err instanceof Rerror && err.code === 418);
+  await assert.rejects(c.pull('/ctrl/stream', { uri: '/page/none', n: 1 }), (err) => err instanceof Rerror && err.code === Code.NotFound);
+});
