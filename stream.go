@@ -312,22 +312,24 @@ func (st *stream) Send(msg interface{}) error {
 	}
 	need := cost(len(body))
 	st.mu.Lock()
-	if n := maxMessage(st.remoteWindow); int64(len(body)) > n {
-		st.mu.Unlock()
-		return NewRerror(CodeBadPacket, "Bad Packet", fmt.Sprintf("stream %s: a message of %d bytes is more than the other side's window allows (%d bytes: three quarters of %d, less %d)", clipUri(st.uri), len(body), n, st.remoteWindow, msgCost))
-	}
 	for {
 		switch {
 		case st.sendClosed:
 			st.mu.Unlock()
 			return errSendClosed
 		case st.ended:
+			// Checked before the size: a stream refused before its
+			// accept has no window, and its end is the error to give.
 			err := st.err
 			st.mu.Unlock()
 			if err == nil {
 				return io.EOF
 			}
 			return err
+		case int64(len(body)) > maxMessage(st.remoteWindow):
+			n := maxMessage(st.remoteWindow)
+			st.mu.Unlock()
+			return NewRerror(CodeBadPacket, "Bad Packet", fmt.Sprintf("stream %s: a message of %d bytes is more than the other side's window allows (%d bytes: three quarters of %d, less %d)", clipUri(st.uri), len(body), n, st.remoteWindow, msgCost))
 		case st.credit >= need:
 			st.credit -= need
 			st.mu.Unlock()

@@ -260,14 +260,22 @@ func TestStreamEnds(t *testing.T) {
 	tests := []struct {
 		name string
 		uri  string
-		act  func(p *pair, st Stream)
+		act  func(t *testing.T, p *pair, st Stream)
 		code int32
 	}{
 		{"unknown route", "/chat/nothing", nil, CodeNotFound},
-		{"handler panics", "/chat/panic", func(p *pair, st Stream) { _ = st.Send("x") }, CodeInternalServerError},
-		{"session closes", "/chat/hold", func(p *pair, st Stream) { p.cliSess.Close() }, CodeConnClosed},
-		{"server session closes", "/chat/hold", func(p *pair, st Stream) { p.srvSess.Close() }, CodeConnClosed},
-		{"closed with an error", "/chat/hold", func(p *pair, st Stream) { st.CloseWithError(NewRerror(418, "teapot", "")) }, 418},
+		// Send waits for the accept; a refusal is its error, not the
+		// window the refused stream never got.
+		{"unknown route, sent to", "/chat/nothing", func(t *testing.T, p *pair, st Stream) {
+			var got *Rerror
+			if err := st.Send("x"); !errors.As(err, &got) || got.Code != CodeNotFound {
+				t.Errorf("Send: %v, want code %d", err, CodeNotFound)
+			}
+		}, CodeNotFound},
+		{"handler panics", "/chat/panic", func(t *testing.T, p *pair, st Stream) { _ = st.Send("x") }, CodeInternalServerError},
+		{"session closes", "/chat/hold", func(t *testing.T, p *pair, st Stream) { p.cliSess.Close() }, CodeConnClosed},
+		{"server session closes", "/chat/hold", func(t *testing.T, p *pair, st Stream) { p.srvSess.Close() }, CodeConnClosed},
+		{"closed with an error", "/chat/hold", func(t *testing.T, p *pair, st Stream) { st.CloseWithError(NewRerror(418, "teapot", "")) }, 418},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,7 +285,7 @@ func TestStreamEnds(t *testing.T) {
 				t.Fatal(rerr)
 			}
 			if tt.act != nil {
-				tt.act(p, st)
+				tt.act(t, p, st)
 			}
 			err := st.Recv(new(string))
 			var got *Rerror

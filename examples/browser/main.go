@@ -1,7 +1,8 @@
 // Command browser serves a web page that is a teleport peer: the page
 // (static/, using the TypeScript client from js/dist) connects to this
 // server over WebSocket, pulls it, shows a push from it, and answers a
-// pull the server sends it.
+// pull the server sends it; then it streams words to the server, and the
+// server streams numbers to it.
 //
 //	go run ./examples/browser            # from the repository root
 //	go run ./examples/browser -addr 127.0.0.1:0 -js path/to/js/dist
@@ -22,11 +23,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	tp "github.com/teleport-go/teleport"
+	"github.com/teleport-go/teleport/socket"
 	"github.com/teleport-go/teleport/websocket"
 )
 
@@ -55,8 +58,55 @@ func (c *Chat) Hello(name *string) (string, *tp.Rerror) {
 			return
 		}
 		fmt.Fprintf(out, "server pulled the page: %q\n", answer)
+		streamToPage(sess, out)
 	}()
 	return fmt.Sprintf("hello, %s, from Go", *name), nil
+}
+
+// streamToPage opens a stream to the page's /page/tally, sends it the
+// numbers 1 to 5, and prints the sum the page answers.
+func streamToPage(sess tp.Session, out io.Writer) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, rerr := sess.OpenStream("/page/tally", nil, socket.WithContext(ctx))
+	if rerr != nil {
+		fmt.Fprintf(out, "stream to the page failed: %v\n", rerr)
+		return
+	}
+	defer st.Close()
+	for i := 1; i <= 5; i++ {
+		if err := st.Send(i); err != nil {
+			fmt.Fprintf(out, "stream to the page failed: %v\n", err)
+			return
+		}
+	}
+	st.CloseSend()
+	var sum int
+	if err := st.Recv(&sum); err != nil {
+		fmt.Fprintf(out, "stream to the page failed: %v\n", err)
+		return
+	}
+	fmt.Fprintf(out, "server streamed 1 to 5 to the page, which summed them: %d\n", sum)
+}
+
+// Feed is the stream controller the page opens.
+type Feed struct {
+	tp.StreamCtx
+}
+
+// Upper sends back every word it receives in upper case.
+func (f *Feed) Upper(*struct{}) *tp.Rerror {
+	for {
+		var w string
+		if err := f.Recv(&w); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return tp.NewRerror(tp.CodeBadPacket, "Bad Packet", err.Error())
+		}
+		if err := f.Send(strings.ToUpper(w)); err != nil {
+			return tp.NewRerror(tp.CodeWriteFailed, "Write Failed", err.Error())
+		}
+	}
 }
 
 // outs maps each peer to where it prints, for the handlers.
@@ -90,6 +140,7 @@ func newServer(jsDir string, out io.Writer) (*tp.Peer, http.Handler, error) {
 	peer := tp.NewPeer(nil)
 	outs.Store(peer, &syncWriter{w: out})
 	peer.PullRouter.Reg(new(Chat))
+	peer.StreamRouter.Reg(new(Feed))
 
 	page, err := fs.Sub(static, "static")
 	if err != nil {

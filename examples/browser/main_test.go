@@ -40,6 +40,26 @@ func (l *lockedBuffer) String() string {
 // Page is the Go stand-in for the web page's handlers.
 type Page struct{ tp.PullCtx }
 
+// page plays the page's stream handler. Its type is named page
+// (unexported, as Page is taken by the pulls) for the route /page/tally.
+type page struct{ tp.StreamCtx }
+
+// Tally sums what it receives, as the page does.
+func (p *page) Tally(*struct{}) *tp.Rerror {
+	sum := 0
+	for {
+		var n int
+		if err := p.Recv(&n); err != nil {
+			break
+		}
+		sum += n
+	}
+	if err := p.Send(sum); err != nil {
+		return tp.NewRerror(tp.CodeWriteFailed, "Write Failed", err.Error())
+	}
+	return nil
+}
+
 // Whoami answers the server's pull as the page does.
 func (p *Page) Whoami(q *string) (string, *tp.Rerror) { return "a Go stand-in for the page", nil }
 
@@ -73,16 +93,17 @@ func TestServer(t *testing.T) {
 	}
 
 	news := make(chan string, 1)
-	page := tp.NewPeer(nil)
-	defer page.Close()
-	page.PullRouter.Reg(new(Page))
-	page.PushRouter.SetUnknown(func(ctx tp.UnknownPushCtx) {
+	pagePeer := tp.NewPeer(nil)
+	defer pagePeer.Close()
+	pagePeer.PullRouter.Reg(new(Page))
+	pagePeer.StreamRouter.Reg(new(page))
+	pagePeer.PushRouter.SetUnknown(func(ctx tp.UnknownPushCtx) {
 		var s string
 		if _, err := ctx.Bind(&s); err == nil && ctx.Path() == "/page/news" {
 			news <- s
 		}
 	})
-	sess, rerr := websocket.Dial(page, "ws"+strings.TrimPrefix(hs.URL, "http")+"/tp")
+	sess, rerr := websocket.Dial(pagePeer, "ws"+strings.TrimPrefix(hs.URL, "http")+"/tp")
 	if rerr != nil {
 		t.Fatal(rerr)
 	}
@@ -98,13 +119,31 @@ func TestServer(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no push")
 	}
-	want := `server pulled the page: "a Go stand-in for the page"`
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(out.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("output lacks %q:\n%s", want, out.String())
+	st, rerr := sess.OpenStream("/feed/upper", nil)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	for _, w := range []string{"stream", "from", "go"} {
+		if err := st.Send(w); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(time.Millisecond)
+		var up string
+		if err := st.Recv(&up); err != nil || up != strings.ToUpper(w) {
+			t.Fatalf("stream: %q, %v", up, err)
+		}
+	}
+	st.Close()
+	for _, want := range []string{
+		`server pulled the page: "a Go stand-in for the page"`,
+		"server streamed 1 to 5 to the page, which summed them: 15",
+	} {
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(out.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("output lacks %q:\n%s", want, out.String())
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
 }
 

@@ -97,20 +97,23 @@ async function withPage(url, fn) {
   }
 }
 
-test('the example page pulls, is pushed to, and is pulled, in Chromium', async () => {
+test('the example page pulls, is pushed to, is pulled, and streams both ways, in Chromium', async () => {
   await withPage(server.url, async (page) => {
     await page.waitForSelector('#status[data-done="true"], #status[data-failed="true"]', { timeout: 20000 });
     const text = async (id) => (await page.textContent(`#${id}`)) ?? '';
-    assert.equal(await text('status'), 'all three done', 'the page says');
+    assert.equal(await text('status'), 'all five done', 'the page says');
+    assert.equal(await text('upstream'), 'the page streamed words to /feed/upper: "STREAMED FROM A PAGE"');
+    assert.equal(await text('downstream'), 'the server streamed numbers to /page/tally; the page summed them: 15');
     assert.equal(await text('pull'), 'the page pulled /chat/hello: "hello, browser, from Go"');
     assert.equal(await text('push'), 'the server pushed /page/news: "pushed by the Go server"');
     const host = new URL(server.url).host;
     assert.equal(await text('served'), `the server pulled /page/whoami ("who are you?"); the page answered "a web page at ${host}"`);
-    const want = `server pulled the page: "a web page at ${host}"`;
-    for (let i = 0; i < 200 && !server.lines.includes(want); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 25));
+    for (const want of [`server pulled the page: "a web page at ${host}"`, 'server streamed 1 to 5 to the page, which summed them: 15']) {
+      for (let i = 0; i < 200 && !server.lines.includes(want); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      assert.ok(server.lines.includes(want), `the server printed ${want}; it printed:\n${server.lines.join('\n')}`);
     }
-    assert.ok(server.lines.includes(want), `the server printed ${want}; it printed:\n${server.lines.join('\n')}`);
   });
 });
 

@@ -1,16 +1,17 @@
 // The page's side: a teleport client, pulling the server, taking its push
-// and answering its pull.
+// and answering its pull, streaming words to the server and taking the
+// numbers the server streams to it.
 import { Client } from './js/index.js';
 
 const $ = (id) => document.getElementById(id);
-const steps = ['pull', 'push', 'served'];
+const steps = ['pull', 'push', 'served', 'upstream', 'downstream'];
 
 function done(id, text) {
   const el = $(id);
   el.textContent = text;
   el.dataset.done = 'true';
   if (steps.every((s) => $(s).dataset.done === 'true')) {
-    $('status').textContent = 'all three done';
+    $('status').textContent = 'all five done';
     $('status').dataset.done = 'true';
   }
 }
@@ -36,9 +37,24 @@ client.handlePull('/page/whoami', (ctx) => {
   return answer;
 });
 
+client.handleStream('/page/tally', async (st) => {
+  let sum = 0;
+  for await (const n of st) sum += n;
+  await st.send(sum);
+  done('downstream', `the server streamed numbers to /page/tally; the page summed them: ${sum}`);
+});
+
 try {
   const { reply } = await client.pull('/chat/hello', 'browser');
   done('pull', `the page pulled /chat/hello: "${reply}"`);
+  const st = await client.openStream('/feed/upper');
+  const words = [];
+  for (const w of ['streamed', 'from', 'a', 'page']) {
+    await st.send(w);
+    words.push((await st.recv()).value);
+  }
+  st.closeSend();
+  done('upstream', `the page streamed words to /feed/upper: "${words.join(' ')}"`);
 } catch (err) {
   fail(err);
 }
