@@ -93,6 +93,15 @@ type PeerConfig struct {
 	// A message may be at most three quarters of the receiver's window.
 	// 0: DefaultStreamWindow.
 	StreamWindow int
+	// StreamWindowMax is how far a stream's receive window grows: a
+	// stream whose reader keeps up while its sender waits for credit (the
+	// window, not the reader, is what holds the transfer back) doubles
+	// its window, up to this. A receiver that then stops reading holds
+	// at most this much of the stream's messages. 0: 16 × StreamWindow
+	// (4 MiB by default); at most StreamWindow (or negative): no growth.
+	// A window set per stream (WithStreamWindow, Stream.SetRecvWindow)
+	// does not grow.
+	StreamWindowMax int
 	// MaxSessionStreams is the most streams the other side of a session
 	// may have open at once; an open past it is refused with
 	// CodeServiceUnavailable. 0: DefaultMaxSessionStreams; negative: no
@@ -167,6 +176,10 @@ func (c *PeerConfig) check() (byte, error) {
 	orDefault(&c.MaxSessionStreams, DefaultMaxSessionStreams)
 	orDefault(&c.StreamWindow, DefaultStreamWindow)
 	c.StreamWindow = min(max(c.StreamWindow, 4*msgCost), maxStreamWindow)
+	if c.StreamWindowMax == 0 {
+		c.StreamWindowMax = min(16*c.StreamWindow, maxStreamWindow)
+	}
+	c.StreamWindowMax = min(max(c.StreamWindowMax, c.StreamWindow), maxStreamWindow)
 	orDefault(&c.MaxHandshakes, DefaultMaxHandshakes)
 	orDefault(&c.MaxHandshakeFrame, DefaultMaxHandshakeFrame)
 	orDefault(&c.MaxPendingFrameBytes, DefaultMaxPendingFrameBytes)

@@ -207,6 +207,13 @@ type stream struct {
 	allowed  int64
 	consumed int64
 	window   int64
+	// maxWindow is how far window may grow (window itself: no growth);
+	// starved is set when a message left the sender too little credit
+	// for another like it, waited when Recv found the queue empty; both
+	// are cleared at each grant (see grow).
+	maxWindow int64
+	starved   bool
+	waited    bool
 	// remoteEnded is set by the other side's end or close; sendClosed by
 	// our CloseSend; ended once the stream is over (closed by either
 	// side, failed, or its connection lost), with err what is left to
@@ -393,6 +400,7 @@ func (st *stream) Recv(msg interface{}) error {
 			}
 			return err
 		}
+		st.waited = true
 		st.mu.Unlock()
 		<-st.recvWake
 		st.mu.Lock()
@@ -406,7 +414,7 @@ func (st *stream) Recv(msg interface{}) error {
 	st.consumed += cost(len(*buf))
 	var grant int64
 	if !st.ended && !st.remoteEnded && st.consumed >= st.window/4 {
-		grant = st.consumed
+		grant = st.consumed + st.grow()
 		st.allowed += grant
 		st.consumed = 0
 	}
@@ -417,6 +425,22 @@ func (st *stream) Recv(msg interface{}) error {
 	err := st.decode(*buf, msg)
 	putMsgBuffer(buf)
 	return err
+}
+
+// grow doubles the window, up to maxWindow, when the window is what holds
+// the stream back: since the last grant, the sender ran out of credit
+// (starved) and the reader waited for a message (a slow reader never
+// waits; a slow sender is not starved). It returns the extra credit to
+// grant; called with mu held, at a grant.
+func (st *stream) grow() int64 {
+	starved, waited := st.starved, st.waited
+	st.starved, st.waited = false, false
+	if !starved || !waited || st.window >= st.maxWindow {
+		return 0
+	}
+	extra := min(st.window, st.maxWindow-st.window)
+	st.window += extra
+	return extra
 }
 
 // decode unmarshals a received body into msg; a *[]byte or *RawBody gets
@@ -488,7 +512,7 @@ func (st *stream) SetRecvWindow(bytes int) {
 		grant = n - st.window
 		st.allowed += grant
 	}
-	st.window = n
+	st.window, st.maxWindow = n, n
 	st.mu.Unlock()
 	if grant > 0 {
 		st.writeCtrl(streamCredit, MetaStreamCredit, grant, nil)
@@ -700,10 +724,11 @@ func (s *session) OpenStream(uri string, args interface{}, setting ...socket.Pac
 		p.SetBodyCodec(s.peer.defaultBodyCodec)
 	}
 	ctx := p.Context()
-	window := int64(s.peer.cfg.StreamWindow)
+	window, maxWindow := int64(s.peer.cfg.StreamWindow), int64(s.peer.cfg.StreamWindowMax)
 	if v := p.Meta().Peek(MetaStreamWindow); len(v) > 0 {
 		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil && n > 0 {
 			window = min(max(n, 4*msgCost), maxStreamWindow)
+			maxWindow = window // set for this stream: it does not grow
 		}
 	}
 	if rerr := s.learnStreamCaps(ctx); rerr != nil {
@@ -717,7 +742,7 @@ func (s *session) OpenStream(uri string, args interface{}, setting ...socket.Pac
 		s.releaseSock(sock)
 		return nil, NewRerror(CodeNotImplemented, "Not Implemented", "the remote peer does not understand streams (teleport v3.0, or an older version of this package)")
 	}
-	st := s.newStream(sock, s.newStreamId(), uri, true, p.BodyCodec(), window)
+	st := s.newStream(sock, s.newStreamId(), uri, true, p.BodyCodec(), window, maxWindow)
 	p.Meta().CopyTo(&st.openMeta)
 	st.ctx, st.cancel = context.WithCancel(ctx)
 	if rerr := runHooks("PreStreamOpen", st.hooks.preStreamOpen, StreamInfo(st), PreStreamOpenPlugin.PreStreamOpen); rerr != nil {
@@ -757,20 +782,21 @@ func ctxRerror(ctx context.Context, uri string) *Rerror {
 	return NewRerror(CodeCanceled, "Canceled", "stream "+clipUri(uri)+": "+ctx.Err().Error())
 }
 
-func (s *session) newStream(sock *sockRef, id uint64, uri string, opener bool, codecId byte, window int64) *stream {
+func (s *session) newStream(sock *sockRef, id uint64, uri string, opener bool, codecId byte, window, maxWindow int64) *stream {
 	return &stream{
-		hooks:    s.peer.plugins.get(),
-		start:    time.Now(),
-		sess:     s,
-		sock:     sock,
-		id:       id,
-		uri:      uri,
-		opener:   opener,
-		codecId:  codecId,
-		window:   window,
-		allowed:  window,
-		recvWake: make(chan struct{}, 1),
-		sendWake: make(chan struct{}, 1),
+		hooks:     s.peer.plugins.get(),
+		start:     time.Now(),
+		sess:      s,
+		sock:      sock,
+		id:        id,
+		uri:       uri,
+		opener:    opener,
+		codecId:   codecId,
+		window:    window,
+		maxWindow: maxWindow,
+		allowed:   window,
+		recvWake:  make(chan struct{}, 1),
+		sendWake:  make(chan struct{}, 1),
 	}
 }
 
@@ -898,9 +924,13 @@ func (st *stream) onMsg(c *handlerCtx) {
 		return
 	}
 	st.allowed -= n
-	st.queue = append(st.queue, getMsgBuffer(c.rawBody))
+	if st.allowed < n {
+		st.starved = true
+	}
+	size := len(c.rawBody)
+	st.queue = append(st.queue, takeMsgBuffer((*[]byte)(&c.rawBody)))
 	st.mu.Unlock()
-	st.counted(false, len(c.rawBody))
+	st.counted(false, size)
 	wake(st.recvWake)
 }
 
@@ -931,7 +961,7 @@ func (s *session) onStreamOpen(c *handlerCtx) {
 		refuse(NewRerror(CodeBadPacket, "Bad Packet", "stream open without a valid "+MetaStreamWindow))
 		return
 	}
-	st := s.newStream(sock, id, in.Uri(), false, in.BodyCodec(), int64(p.cfg.StreamWindow))
+	st := s.newStream(sock, id, in.Uri(), false, in.BodyCodec(), int64(p.cfg.StreamWindow), int64(p.cfg.StreamWindowMax))
 	st.credit, st.remoteWindow = window, window
 	in.Meta().CopyTo(&st.header)
 	st.header.Del(MetaStreamWindow)

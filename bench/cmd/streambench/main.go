@@ -56,7 +56,8 @@ func main() {
 	streams := flag.Int("streams", 1000, "streams of the memory workload")
 	rounds := flag.Int("rounds", 3, "interleaved rounds per workload")
 	only := flag.String("only", "", "comma-separated runners (default all: rawtcp, teleport, grpc)")
-	flag.IntVar(&sinkWindow, "window", 0, "teleport's receive window in bytes (0: tp.DefaultStreamWindow, 256 KiB)")
+	flag.IntVar(&sinkWindow, "window", 0, "teleport's receive window in bytes, fixed (0: tp.DefaultStreamWindow, 256 KiB, growing to -window-max)")
+	flag.IntVar(&sinkWindowMax, "window-max", 0, "how far teleport's default receive window grows: PeerConfig.StreamWindowMax (0: its default, 4 MiB; -1: no growth)")
 	cpuOut := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if *cpuOut != "" {

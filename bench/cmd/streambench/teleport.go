@@ -21,8 +21,9 @@ var (
 	sinkDone chan error
 )
 
-// sinkWindow is the receive window of Drain (0: the default).
-var sinkWindow int
+// sinkWindow is the receive window of Drain (0: the default, which
+// grows to sinkWindowMax: tp.PeerConfig.StreamWindowMax).
+var sinkWindow, sinkWindowMax int
 
 // Drain reads every message until the opener's end.
 func (s *Sink) Drain(*struct{}) *tp.Rerror {
@@ -56,7 +57,7 @@ func (s *Sink) Stall(*struct{}) *tp.Rerror {
 }
 
 func teleportPair() (cli tp.Session, stop func(), err error) {
-	srv := tp.NewPeer(&tp.PeerConfig{MaxSessionStreams: -1})
+	srv := tp.NewPeer(&tp.PeerConfig{MaxSessionStreams: -1, StreamWindowMax: sinkWindowMax})
 	srv.StreamRouter.Reg(new(Sink))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
