@@ -108,7 +108,7 @@ func (b *Balancer) do(c *callInfo, try func(*session) (rerr *Rerror, sent, remot
 		if rerr == nil {
 			return nil
 		}
-		kind := b.retryKind(rerr, sent, remote, c.idempotent)
+		kind := b.retryKind(rerr, sent, remote, c.idempotent, b.tryExpired(c, rerr))
 		if kind == noRetry || tries >= maxTries {
 			return b.fail(rerr)
 		}
@@ -175,8 +175,20 @@ const (
 	retrySent   // it reached one: send it elsewhere within the budget
 )
 
-// retryKind applies the failover rules to a failed try.
-func (b *Balancer) retryKind(rerr *Rerror, sent, remote, idempotent bool) int {
+// tryExpired reports whether a try ended with CodeHandleTimeout because
+// of TryTimeout while the call's own context goes on: the instance did not
+// answer in time, and the call still has time for another.
+func (b *Balancer) tryExpired(c *callInfo, rerr *Rerror) bool {
+	if rerr.Code != CodeHandleTimeout || b.cfg.TryTimeout <= 0 {
+		return false
+	}
+	c.resolve(b.cfg.HashKey)
+	return c.ctx.Err() == nil
+}
+
+// retryKind applies the failover rules to a failed try; tryExpired says
+// the try ran out of TryTimeout, not the call out of its deadline.
+func (b *Balancer) retryKind(rerr *Rerror, sent, remote, idempotent, tryExpired bool) int {
 	switch {
 	case !sent:
 		switch rerr.Code {
@@ -192,6 +204,10 @@ func (b *Balancer) retryKind(rerr *Rerror, sent, remote, idempotent bool) int {
 		switch rerr.Code {
 		case CodeConnClosed, CodeWriteFailed:
 			return retrySent
+		case CodeHandleTimeout:
+			if tryExpired {
+				return retrySent
+			}
 		}
 	}
 	return noRetry

@@ -703,23 +703,27 @@ func TestRetryKind(t *testing.T) {
 	tests := []struct {
 		code                     int32
 		sent, remote, idempotent bool
+		tryExpired               bool
 		want                     int
 	}{
-		{CodeConnClosed, false, false, false, retryUnsent},
-		{CodeDialFailed, false, false, false, retryUnsent},
-		{CodeServiceUnavailable, false, false, false, retryUnsent},
-		{CodeBadPacket, false, false, true, noRetry}, // a PreWritePull hook's
-		{CodeServiceUnavailable, true, true, false, retrySent},
-		{CodeConnClosed, true, true, true, noRetry}, // the handler's own answer
-		{CodeConnClosed, true, false, false, noRetry},
-		{CodeConnClosed, true, false, true, retrySent},
-		{CodeWriteFailed, true, false, true, retrySent},
-		{CodeHandleTimeout, true, false, true, noRetry},
-		{CodeInternalServerError, true, true, true, noRetry},
+		{CodeConnClosed, false, false, false, false, retryUnsent},
+		{CodeDialFailed, false, false, false, false, retryUnsent},
+		{CodeServiceUnavailable, false, false, false, false, retryUnsent},
+		{CodeBadPacket, false, false, true, false, noRetry}, // a PreWritePull hook's
+		{CodeServiceUnavailable, true, true, false, false, retrySent},
+		{CodeConnClosed, true, true, true, false, noRetry}, // the handler's own answer
+		{CodeConnClosed, true, false, false, false, noRetry},
+		{CodeConnClosed, true, false, true, false, retrySent},
+		{CodeWriteFailed, true, false, true, false, retrySent},
+		{CodeHandleTimeout, true, false, true, false, noRetry},  // the call's own deadline
+		{CodeHandleTimeout, true, false, true, true, retrySent}, // TryTimeout; the call goes on
+		{CodeHandleTimeout, true, false, false, true, noRetry},  // not idempotent
+		{CodeHandleTimeout, true, true, true, true, noRetry},    // the instance's own 408
+		{CodeInternalServerError, true, true, true, false, noRetry},
 	}
 	for _, tc := range tests {
-		t.Run(fmt.Sprintf("%d/sent=%v/remote=%v/idempotent=%v", tc.code, tc.sent, tc.remote, tc.idempotent), func(t *testing.T) {
-			if got := b.retryKind(NewRerror(tc.code, "", ""), tc.sent, tc.remote, tc.idempotent); got != tc.want {
+		t.Run(fmt.Sprintf("%d/sent=%v/remote=%v/idempotent=%v/tryExpired=%v", tc.code, tc.sent, tc.remote, tc.idempotent, tc.tryExpired), func(t *testing.T) {
+			if got := b.retryKind(NewRerror(tc.code, "", ""), tc.sent, tc.remote, tc.idempotent, tc.tryExpired); got != tc.want {
 				t.Fatalf("retryKind = %d, want %d", got, tc.want)
 			}
 		})

@@ -2,6 +2,7 @@ package tp
 
 import (
 	"context"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,30 @@ import (
 // call made without a context: the try ends at TryTimeout (issue 21,
 // defect 13).
 func TestBalancerTryTimeout(t *testing.T) {
+	lis := startSilent(t)
+	b := newTestBalancer(t, StaticAddrs(lis.Addr().String()), &BalancerConfig{TryTimeout: 200 * time.Millisecond, EjectAfter: -1})
+	waitReady(t, b, 1)
+	start := time.Now()
+	done := make(chan *PullCmd, 1)
+	go func() { done <- b.Pull("/node/name", nil, new(string)) }()
+	select {
+	case cmd := <-done:
+		if rerr := cmd.Rerror(); rerr == nil || rerr.Code != CodeHandleTimeout {
+			t.Fatalf("pull ended with %v, want CodeHandleTimeout", rerr)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("the try ended after %v, TryTimeout 200ms", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a pull to a silent instance, without a context, still waits")
+	}
+	b.Close()
+}
+
+// startSilent listens for connections it reads everything from and
+// answers nothing on, as an instance whose handlers hang; they are closed
+// at the test's end.
+func startSilent(t *testing.T) net.Listener {
 	lis := listenLoopback(t)
 	var conns sync.WaitGroup
 	go func() {
@@ -35,25 +60,41 @@ func TestBalancerTryTimeout(t *testing.T) {
 			}()
 		}
 	}()
-	defer func() { lis.Close(); conns.Wait() }()
-	b := newTestBalancer(t, StaticAddrs(lis.Addr().String()), &BalancerConfig{TryTimeout: 200 * time.Millisecond, EjectAfter: -1})
-	waitReady(t, b, 1)
-	start := time.Now()
-	done := make(chan *PullCmd, 1)
-	go func() { done <- b.Pull("/node/name", nil, new(string)) }()
-	select {
-	case cmd := <-done:
-		if rerr := cmd.Rerror(); rerr == nil || rerr.Code != CodeHandleTimeout {
-			t.Fatalf("pull ended with %v, want CodeHandleTimeout", rerr)
+	t.Cleanup(func() { lis.Close(); conns.Wait() })
+	return lis
+}
+
+// TestBalancerRetriesAnIdempotentTryThatTimedOut: a try that ran out of
+// TryTimeout on a silent instance is sent to another when its route is
+// idempotent, and the call succeeds (found by cmd/faults: with a process
+// frozen or partitioned, such calls failed with 408).
+func TestBalancerRetriesAnIdempotentTryThatTimedOut(t *testing.T) {
+	silent := startSilent(t)
+	good := startInstance(t, "127.0.0.1:0")
+	b := newTestBalancer(t, StaticAddrs(silent.Addr().String(), good.addr), &BalancerConfig{
+		Policy: RoundRobin, Idempotent: []string{"/node/"}, TryTimeout: 200 * time.Millisecond,
+		EjectAfter: -1, EjectSilence: -1,
+	})
+	waitReady(t, b, 2)
+	for i := range 4 {
+		var name string
+		if rerr := b.Pull("/node/name", nil, &name).Rerror(); rerr != nil {
+			t.Fatalf("call %d: %v", i, rerr)
 		}
-		if d := time.Since(start); d > time.Second {
-			t.Fatalf("the try ended after %v, TryTimeout 200ms", d)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a pull to a silent instance, without a context, still waits")
 	}
-	b.Close()
-	lis.Close()
+	if st := b.Stats(); st.Retries == 0 || st.Failed != 0 {
+		t.Fatalf("stats %+v: want retries and no failure", st)
+	}
+	// Not idempotent: the try's 408 is the call's.
+	var name string
+	for i := range 2 {
+		if rerr := b.Pull("/other/name", nil, &name).Rerror(); rerr != nil && rerr.Code == CodeHandleTimeout {
+			return
+		} else if rerr == nil {
+			t.Fatalf("call %d to /other/name answered; the instances serve no such route", i)
+		}
+	}
+	t.Fatal("no call to a route that is not idempotent timed out on the silent instance")
 }
 
 // freezable is an instance whose connections can all be stalled at once,

@@ -22,6 +22,10 @@ const (
 	DefaultKeepAlivePeriod = 15 * time.Second
 )
 
+// keepAliveProbes is how many keep-alive probes go unanswered before the
+// kernel ends a connection (Linux's default).
+const keepAliveProbes = 9
+
 func init() {
 	readBufferSize.Store(DefaultReadBufferSize)
 	tcpNoDelay.Store(true)
@@ -50,8 +54,15 @@ func ReadBufferSize() int { return int(readBufferSize.Load()) }
 // write path already coalesces frames, so Nagle only adds latency).
 func SetNoDelay(noDelay bool) { tcpNoDelay.Store(noDelay) }
 
-// SetKeepAlivePeriod sets the TCP keep-alive period of new TCP sockets;
-// d < 0 turns keep-alive off, 0 restores DefaultKeepAlivePeriod.
+// SetKeepAlivePeriod sets the TCP keep-alive period of new TCP sockets:
+// after d without traffic the kernel probes the other side every d, and
+// ends the connection after 9 unanswered probes, so an idle connection
+// whose other end vanished without a FIN (a cut link, a host gone) fails
+// after about 10 × d (150 s by default). Keep-alive probes only an idle
+// connection: one with unacknowledged data waits for TCP's retransmissions
+// to give up instead (many minutes on Linux); the heartbeat plugin
+// detects both. d < 0 turns keep-alive off, 0 restores
+// DefaultKeepAlivePeriod.
 func SetKeepAlivePeriod(d time.Duration) {
 	if d == 0 {
 		d = DefaultKeepAlivePeriod
@@ -75,8 +86,9 @@ func applyTCPSettings(c net.Conn) {
 	}
 	_ = tc.SetNoDelay(tcpNoDelay.Load())
 	if d := time.Duration(keepAlivePeriod.Load()); d > 0 {
-		_ = tc.SetKeepAlive(true)
-		_ = tc.SetKeepAlivePeriod(d)
+		// Interval too: SetKeepAlivePeriod sets only the idle time, which
+		// left the probes 15 s apart (the dialer's default) whatever d.
+		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: d, Interval: d, Count: keepAliveProbes})
 	} else {
 		_ = tc.SetKeepAlive(false)
 	}

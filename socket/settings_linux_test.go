@@ -1,0 +1,80 @@
+package socket
+
+import (
+	"net"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestKeepAliveSettings: a socket gets the keep-alive period as its idle
+// time and as the interval between probes (the interval was left at the
+// dialer's 15 s before, so a 1 s period found a vanished peer after
+// 1 + 9 × 15 s instead of 10 s: found by bench/cmd/faults), or none.
+func TestKeepAliveSettings(t *testing.T) {
+	defer SetKeepAlivePeriod(0)
+	tests := []struct {
+		period                time.Duration
+		on                    int
+		idle, interval, count int
+	}{
+		{2 * time.Second, 1, 2, 2, 9},
+		{time.Minute, 1, 60, 60, 9},
+		{-1, 0, 0, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.period.String(), func(t *testing.T) {
+			SetKeepAlivePeriod(tt.period)
+			a, b := tcpPair(t)
+			defer b.Close()
+			s := NewSocket(a)
+			defer s.Close()
+			get := func(level, opt int) int {
+				raw, err := a.(*net.TCPConn).SyscallConn()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var v int
+				var gerr error
+				if err := raw.Control(func(fd uintptr) { v, gerr = syscall.GetsockoptInt(int(fd), level, opt) }); err != nil || gerr != nil {
+					t.Fatal(err, gerr)
+				}
+				return v
+			}
+			if on := get(syscall.SOL_SOCKET, syscall.SO_KEEPALIVE); on != tt.on {
+				t.Fatalf("SO_KEEPALIVE %d, want %d", on, tt.on)
+			}
+			if tt.on == 0 {
+				return
+			}
+			got := [3]int{get(syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE), get(syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL), get(syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT)}
+			if want := [3]int{tt.idle, tt.interval, tt.count}; got != want {
+				t.Fatalf("idle, interval, probes = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (net.Conn, net.Conn) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := lis.Accept()
+		accepted <- c
+	}()
+	a, err := net.Dial("tcp", lis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := <-accepted
+	if b == nil {
+		t.Fatal("accept failed")
+	}
+	return a, b
+}
