@@ -23,8 +23,10 @@ type PeerConfig struct {
 	// DefaultReadTimeout closes a session that receives nothing for that
 	// long; 0: never.
 	DefaultReadTimeout time.Duration
-	// DefaultWriteTimeout fails a write that takes longer, closing the
-	// session; 0: no limit.
+	// DefaultWriteTimeout fails a write that stays blocked that long, the
+	// connection taking none of its bytes (a peer that stopped reading, a
+	// link that is down), closing the session; a slow link that still
+	// takes bytes only makes writers wait. 0: no limit.
 	DefaultWriteTimeout time.Duration
 	// DefaultDialTimeout bounds Dial; 0: the operating system's limit.
 	DefaultDialTimeout time.Duration

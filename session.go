@@ -351,13 +351,13 @@ func (s *sockRef) handshaking(p *Peer, on bool) {
 	}
 }
 
-// writeTimeouter is how the socket package's sockets bound each write from
-// its start.
+// writeTimeouter is how the socket package's sockets bound how long a
+// write stays blocked.
 type writeTimeouter interface{ SetWriteTimeout(time.Duration) }
 
-// setWriteTimeout bounds every write on the connection to d (0: none) from
-// the moment it starts: frames queued behind a blocked write cannot extend
-// its deadline.
+// setWriteTimeout fails a write on the connection that stays blocked for d
+// (0: never), counted from its start or its last progress, not from when
+// its frames were queued (see socket's SetWriteTimeout).
 func (s *sockRef) setWriteTimeout(d time.Duration) {
 	if wt, ok := s.Socket.(writeTimeouter); ok {
 		wt.SetWriteTimeout(d)

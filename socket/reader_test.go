@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"testing/iotest"
@@ -326,5 +327,72 @@ func TestFillAndReadTimeoutSafe(t *testing.T) {
 		if err := s.ReadPacket(p); err != nil || p.Seq() != uint64(i) {
 			t.Fatalf("frame %d: seq %d, %v", i, p.Seq(), err)
 		}
+	}
+}
+
+// TestWriteTimeoutMeansNoProgress: the write timeout fails a write the
+// connection takes nothing of for that long, not one that takes longer
+// while the reader keeps taking bytes (a slow link, a large batch).
+func TestWriteTimeoutMeansNoProgress(t *testing.T) {
+	const (
+		timeout = 200 * time.Millisecond
+		body    = 4 << 20
+		chunk   = 64 << 10
+	)
+	tests := []struct {
+		name      string
+		readUpTo  int // bytes the reader takes, 64 KiB every 10 ms; then it stops
+		wantError bool
+	}{
+		// About 0.65 s for the whole frame, more than three timeouts.
+		{"slow reader taking everything", body + 1<<10, false},
+		{"reader that stops after 1 MiB", 1 << 20, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, srv := loopback.TCPPair(t)
+			// Small buffers, so that the write waits for the reader (but
+			// above loopback's 64 KiB segments: a receive buffer smaller
+			// than a segment reopens its window only on the sender's
+			// probes, 200 ms apart).
+			_ = srv.SetWriteBuffer(64 << 10)
+			_ = c.SetReadBuffer(128 << 10)
+			s := NewSocket(srv).(*socket)
+			s.SetWriteTimeout(timeout)
+			stalled := make(chan time.Time, 1)
+			go func() {
+				buf := make([]byte, chunk)
+				for got := 0; got < tt.readUpTo; {
+					n, err := io.ReadFull(c, buf[:min(chunk, tt.readUpTo-got)])
+					got += n
+					if err != nil {
+						return
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				stalled <- time.Now()
+			}()
+			err := s.WritePacket(NewPacket(WithUri("/big"), WithBodyCodec('s'), WithBody(strings.Repeat("x", body))))
+			failed := time.Now()
+			if !tt.wantError {
+				if err != nil {
+					t.Fatalf("a write the reader kept taking failed: %v", err)
+				}
+				return
+			}
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				t.Fatalf("err = %v, want a timeout", err)
+			}
+			select {
+			case at := <-stalled:
+				// The timeout, at most a quarter late (see writeSteps).
+				if took := failed.Sub(at); took > timeout*5/4+400*time.Millisecond {
+					t.Fatalf("the write failed %v after the reader stopped, want about %v", took, timeout)
+				}
+			default:
+				t.Fatal("the write failed before the reader stopped")
+			}
+		})
 	}
 }

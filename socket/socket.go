@@ -2,7 +2,9 @@ package socket
 
 import (
 	"crypto/tls"
+	"errors"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -49,7 +51,8 @@ type socket struct {
 	readLimit atomic.Uint32
 	budget    atomic.Pointer[FrameBudget]
 
-	// writeTimeout bounds each write system call (0: none), and
+	// writeTimeout bounds how long a write may go without the connection
+	// taking a byte (0: no bound), and
 	// writeLimit, when not 0, is an absolute deadline (Unix nanoseconds)
 	// no write may pass; see SetWriteTimeout and SetWriteDeadline.
 	writeTimeout atomic.Int64
@@ -129,23 +132,75 @@ type sockIO struct{ s *socket }
 func (x sockIO) Read(p []byte) (int, error) { return x.s.ra.Read(p) }
 
 func (x sockIO) Write(p []byte) (int, error) {
-	x.s.armWriteDeadline()
-	n, err := x.s.Conn.Write(p)
-	if err != nil {
-		x.s.writeFailed.Store(true)
+	var w writeProgress
+	for {
+		x.s.armWriteDeadline(&w)
+		n, err := x.s.Conn.Write(p[w.done:])
+		w.done += n
+		if err == nil {
+			return w.done, nil
+		}
+		if !x.s.movedOn(&w, n, err) {
+			x.s.writeFailed.Store(true)
+			return w.done, err
+		}
 	}
-	return n, err
 }
 
 // WriteBuffers writes bufs at once, with one writev where the connection
 // is a TCP or unix one, under the write deadline.
 func (x sockIO) WriteBuffers(bufs *net.Buffers) (int64, error) {
-	x.s.armWriteDeadline()
-	n, err := bufs.WriteTo(x.s.Conn)
-	if err != nil {
-		x.s.writeFailed.Store(true)
+	var w writeProgress
+	var done int64
+	for {
+		x.s.armWriteDeadline(&w)
+		n, err := bufs.WriteTo(x.s.Conn) // consumes what it wrote
+		done += n
+		if err == nil {
+			return done, nil
+		}
+		if !x.s.movedOn(&w, int(n), err) {
+			x.s.writeFailed.Store(true)
+			return done, err
+		}
 	}
-	return n, err
+}
+
+// writeSteps is how many deadlines a write timeout is waited in, over a
+// connection that stays usable after one: a write fails at most a quarter
+// of the timeout after the connection last took bytes.
+const writeSteps = 4
+
+// writeProgress is one write's account of its deadline: when the
+// connection last took some of its bytes (or the write began), whether a
+// deadline leaves the connection usable, and the bytes written.
+type writeProgress struct {
+	last      time.Time
+	resumable bool
+	done      int
+}
+
+// movedOn reports whether a write that ended with err after writing n
+// more bytes goes on under a new deadline: the write timeout bounds how
+// long the connection takes none of the write's bytes, not how long a
+// large write takes, so a write that ran out of its step while the link
+// still took bytes (a slow link, a batch of many frames) is not a failure.
+// It goes on only over a TCP or unix connection, which a deadline leaves
+// usable (a TLS connection's state is lost once a write times out), and
+// not past the absolute deadline of SetWriteDeadline.
+func (s *socket) movedOn(w *writeProgress, n int, err error) bool {
+	if !w.resumable || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	now := time.Now()
+	if l := s.writeLimit.Load(); l != 0 && now.UnixNano() >= l {
+		return false
+	}
+	if n > 0 {
+		w.last = now
+		return true
+	}
+	return now.Before(w.last.Add(time.Duration(s.writeTimeout.Load())))
 }
 
 // tlsCloseNotifyWait bounds the close_notify alert a TLS connection sends
@@ -332,11 +387,14 @@ func (s *socket) WaitRead() error {
 	return err
 }
 
-// SetWriteTimeout bounds every write system call of the socket to d from
-// its start (0: no bound). The deadline is armed when a write begins, not
-// when a packet is queued, so frames queued behind a blocked write cannot
-// push it back. It is not part of the Socket interface; NewSocket's and
-// GetSocket's sockets have it.
+// SetWriteTimeout fails a write once the connection has taken none of
+// its bytes for d, give or take a quarter of d (0: no bound). The
+// deadline counts from when a write begins, not when a packet is queued,
+// so frames queued behind a blocked write cannot push it back, and again
+// from each time the connection takes some of its bytes, so a write of
+// many frames over a slow link that is still moving does not fail (over
+// TLS, where a timed-out write cannot go on, d bounds each write whole). It is not part of the Socket
+// interface; NewSocket's and GetSocket's sockets have it.
 func (s *socket) SetWriteTimeout(d time.Duration) {
 	s.writeTimeout.Store(int64(max(d, 0)))
 }
@@ -354,12 +412,25 @@ func (s *socket) SetWriteDeadline(t time.Time) error {
 	return s.Conn.SetWriteDeadline(t)
 }
 
-// armWriteDeadline sets the connection's write deadline for a write about
-// to start: the earlier of now+timeout and the absolute limit.
-func (s *socket) armWriteDeadline() {
+// armWriteDeadline sets the connection's write deadline for the next
+// step of write w: the earlier of the absolute limit and the write
+// timeout past w's last progress, and, over a connection a deadline
+// leaves usable, a quarter of the timeout from now.
+func (s *socket) armWriteDeadline(w *writeProgress) {
 	var dl time.Time
-	if d := s.writeTimeout.Load(); d > 0 {
-		dl = time.Now().Add(time.Duration(d))
+	if d := time.Duration(s.writeTimeout.Load()); d > 0 {
+		now := time.Now()
+		if w.last.IsZero() {
+			w.last = now
+			switch s.Conn.(type) {
+			case *net.TCPConn, *net.UnixConn:
+				w.resumable = true
+			}
+		}
+		dl = w.last.Add(d)
+		if step := now.Add(d / writeSteps); w.resumable && step.Before(dl) {
+			dl = step
+		}
 	}
 	if l := s.writeLimit.Load(); l != 0 {
 		if t := time.Unix(0, l); dl.IsZero() || t.Before(dl) {

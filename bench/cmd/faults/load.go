@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -22,11 +23,12 @@ type call struct {
 
 // load runs workers that call until stopped, each keeping its own record.
 type load struct {
-	name    string
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	calls   []call
-	stopped chan struct{}
+	name     string
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	calls    []call
+	stopped  chan struct{}
+	stopOnce sync.Once
 }
 
 // startLoad starts workers goroutines that each call do in a loop until
@@ -77,13 +79,17 @@ func startLoad(name string, workers int, deadline time.Duration, do func(ctx con
 }
 
 // stop ends the load and returns how long its workers took to return,
-// which is bounded by a call's deadline when nothing hangs.
-func (l *load) stop() time.Duration {
-	t := time.Now()
-	close(l.stopped)
-	l.wg.Wait()
-	sort.Slice(l.calls, func(i, j int) bool { return l.calls[i].end.Before(l.calls[j].end) })
-	return time.Since(t)
+// which is bounded by a call's deadline when nothing hangs. Calls after
+// the first return 0.
+func (l *load) stop() (took time.Duration) {
+	l.stopOnce.Do(func() {
+		t := time.Now()
+		close(l.stopped)
+		l.wg.Wait()
+		sort.Slice(l.calls, func(i, j int) bool { return l.calls[i].end.Before(l.calls[j].end) })
+		took = time.Since(t)
+	})
+	return took
 }
 
 // counts returns the calls made and failed, and the failures by code.
@@ -95,12 +101,17 @@ func (l *load) counts() (calls, failed int, why string) {
 			byCode[c.code]++
 		}
 	}
+	return len(l.calls), failed, codes(byCode)
+}
+
+// codes formats failures by code: "3× 408 deadline, 1× 102 conn closed".
+func codes(byCode map[int32]int) string {
 	var parts []string
 	for code, n := range byCode {
 		parts = append(parts, fmt.Sprintf("%d× %d %s", n, code, codeName(code)))
 	}
 	sort.Strings(parts)
-	return len(l.calls), failed, strings.Join(parts, ", ")
+	return strings.Join(parts, ", ")
 }
 
 // firstFailure returns how long after t the first call ending after t
@@ -123,6 +134,22 @@ func (l *load) firstSuccess(t time.Time) (time.Duration, bool) {
 		}
 	}
 	return 0, false
+}
+
+// quantile returns the q-quantile of the latencies of the calls that
+// started in [from, to) and succeeded, and how many there were.
+func (l *load) quantile(q float64, from, to time.Time) (time.Duration, int) {
+	var lat []time.Duration
+	for _, c := range l.calls {
+		if c.code == 0 && !c.start.Before(from) && c.start.Before(to) {
+			lat = append(lat, c.end.Sub(c.start))
+		}
+	}
+	if len(lat) == 0 {
+		return 0, 0
+	}
+	slices.Sort(lat)
+	return lat[min(len(lat)-1, int(q*float64(len(lat))))], len(lat)
 }
 
 // overshoot returns the most a failed call outlived deadline.

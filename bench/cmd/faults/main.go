@@ -74,6 +74,7 @@ func main() {
 type timings struct {
 	warm, cut, freeze, after time.Duration
 	halfOpenWait             time.Duration
+	slow                     time.Duration
 	heartbeat, keepalive     time.Duration
 	deadline                 time.Duration
 }
@@ -81,10 +82,10 @@ type timings struct {
 func timingsFor(short bool) timings {
 	if short {
 		return timings{warm: time.Second, cut: 2 * time.Second, freeze: 3 * time.Second, after: 3 * time.Second,
-			halfOpenWait: 13 * time.Second, heartbeat: time.Second, keepalive: time.Second, deadline: 500 * time.Millisecond}
+			halfOpenWait: 13 * time.Second, slow: 3 * time.Second, heartbeat: time.Second, keepalive: time.Second, deadline: 500 * time.Millisecond}
 	}
 	return timings{warm: 2 * time.Second, cut: 5 * time.Second, freeze: 10 * time.Second, after: 5 * time.Second,
-		halfOpenWait: 30 * time.Second, heartbeat: time.Second, keepalive: time.Second, deadline: 500 * time.Millisecond}
+		halfOpenWait: 30 * time.Second, slow: 10 * time.Second, heartbeat: time.Second, keepalive: time.Second, deadline: 500 * time.Millisecond}
 }
 
 // result is one row of the table, and what went against expectations.
@@ -126,8 +127,10 @@ type server struct {
 
 const serverPort = "7000"
 
-func newWorld(servers int) (*world, error) {
-	names := []string{"c"}
+// newWorld makes the clients' namespace, one per server linked to it, and
+// the extra namespaces named (which the scenario links itself).
+func newWorld(servers int, extra ...string) (*world, error) {
+	names := append([]string{"c"}, extra...)
 	for i := range servers {
 		names = append(names, fmt.Sprintf("s%d", i))
 	}
@@ -259,6 +262,7 @@ var scenarios = []scenario{
 	{"partition", partition},
 	{"half-open", halfOpen},
 	{"frozen", frozen},
+	{"slow-link", slowLink},
 }
 
 func scenarioNames() []string {
