@@ -116,6 +116,9 @@ type world struct {
 	client  string // the clients' namespace
 	links   []*netns.Link
 	servers []*server
+	// etcdPort, when set, is the port of an etcd serving in the clients'
+	// namespace, where the servers register.
+	etcdPort string
 }
 
 // server is a server child process.
@@ -160,6 +163,11 @@ func (w *world) start(i int) error {
 	}
 	s.cmd = w.net.Command(s.ns, self)
 	s.cmd.Env = append(os.Environ(), serveEnv+"="+s.addr)
+	if w.etcdPort != "" {
+		// The servers reach etcd at the clients' end of their link, and
+		// advertise the address the clients dial.
+		s.cmd.Env = append(s.cmd.Env, etcdEnv+"="+net.JoinHostPort(w.links[i].AddrA, w.etcdPort), advertiseEnv+"="+w.dialAddr(i))
+	}
 	s.cmd.Stderr = os.Stderr
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {
@@ -263,6 +271,7 @@ var scenarios = []scenario{
 	{"half-open", halfOpen},
 	{"frozen", frozen},
 	{"slow-link", slowLink},
+	{"deploy", deploy},
 }
 
 func scenarioNames() []string {

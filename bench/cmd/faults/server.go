@@ -15,6 +15,9 @@ import (
 	"time"
 
 	tp "github.com/teleport-go/teleport"
+	"github.com/teleport-go/teleport/plugin/discovery/etcd"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // serveEnv, set to the address clients dial, makes this binary the server
@@ -22,6 +25,17 @@ import (
 // listens on that port on every address of its namespace, which has only
 // the links the scenario made.
 const serveEnv = "TPFAULTS_SERVE"
+
+// etcdEnv, set to an etcd endpoint, makes the server register there as
+// service etcdService, under the address in advertiseEnv.
+const (
+	etcdEnv      = "TPFAULTS_ETCD"
+	advertiseEnv = "TPFAULTS_ADVERTISE"
+	etcdService  = "faults"
+	// etcdTTL is the registration's lease: how long a crashed server
+	// stays listed.
+	etcdTTL = 2 * time.Second
+)
 
 // Echo is the servers' pull controller.
 type Echo struct{ tp.PullCtx }
@@ -196,7 +210,20 @@ func serve(addr string) error {
 	if err != nil {
 		return err
 	}
-	peer := tp.NewPeer(nil)
+	var plugins []tp.Plugin
+	if endpoint := os.Getenv(etcdEnv); endpoint != "" {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			return err
+		}
+		defer cli.Close()
+		advertise := os.Getenv(advertiseEnv)
+		plugins = append(plugins, etcd.NewRegistry(cli, etcd.Config{
+			Service: etcdService, TTL: etcdTTL,
+			Advertise: func(net.Addr) string { return advertise },
+		}))
+	}
+	peer := tp.NewPeer(nil, plugins...)
 	peer.PullRouter.Reg(new(Echo))
 	peer.PullRouter.Reg(new(Feed))
 	peer.StreamRouter.Reg(new(Flood))

@@ -7,6 +7,7 @@ package embedded
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"time"
 
@@ -25,13 +26,19 @@ type Server struct {
 
 // Start runs a one-member etcd cluster keeping its data in dir, serving
 // clients on an OS-chosen loopback port, and returns once it is ready.
-func Start(dir string) (*Server, error) {
+func Start(dir string) (*Server, error) { return StartAt(dir, "127.0.0.1") }
+
+// StartAt is Start serving clients on host (an IP address; "0.0.0.0": all
+// of the machine's, or of the network namespace's) at an OS-chosen port,
+// which Endpoint tells. Its peer port stays on loopback.
+func StartAt(dir, host string) (*Server, error) {
 	cfg := embed.NewConfig()
 	cfg.Name = "embedded"
 	cfg.Dir = dir
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	loop := func(port string) []url.URL { return []url.URL{{Scheme: "http", Host: "127.0.0.1:" + port}} }
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = loop("0"), loop("0")
+	clients := []url.URL{{Scheme: "http", Host: net.JoinHostPort(host, "0")}}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = clients, clients
 	// The peer port is never dialed by a one-member cluster, but it is
 	// bound: 0 picks a free one.
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = loop("0"), loop("0")
@@ -57,7 +64,9 @@ func Start(dir string) (*Server, error) {
 	return &Server{etcd: e, endpoint: e.Clients[0].Addr().String()}, nil
 }
 
-// Endpoint returns the client address, for clientv3.Config.Endpoints.
+// Endpoint returns the client address, for clientv3.Config.Endpoints
+// (its IP is the unspecified one when StartAt was given it: dial the
+// port at one of the addresses it stands for).
 func (s *Server) Endpoint() string { return s.endpoint }
 
 // Close stops the server and waits for it.
