@@ -4,9 +4,10 @@
 // joined by veth pairs in 198.18.0.0/15, and measures what real network
 // faults do to them under load: a partition that heals, a half-open
 // connection (the link cut and the server killed behind it), a frozen
-// server (SIGSTOP). Each scenario reports the calls made, those that
-// failed and why, the time to detect the fault and to recover from it, and
-// the peak memory of each process.
+// server (SIGSTOP), a client behind a slow link (tbf), a server restarted
+// on its address (with etcd discovery and without). Each scenario reports
+// the calls made, those that failed and why, the time to detect the fault
+// and to recover from it, and the peak memory of each process.
 //
 // The servers are child processes (this binary, run by ip netns exec in
 // their namespace); the clients live in this process and dial from the
@@ -16,7 +17,7 @@
 // It needs root and iproute2 (Linux):
 //
 //	go run ./cmd/faults            # every scenario in full: about 2 min
-//	go run ./cmd/faults -short     # the short form CI runs: about 1 min
+//	go run ./cmd/faults -short     # the short form CI runs: about 50 s
 //	go run ./cmd/faults -only partition,frozen
 package main
 

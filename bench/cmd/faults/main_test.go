@@ -27,10 +27,11 @@ func TestMain(m *testing.M) {
 // fails on any expectation a scenario reports broken: a pull past its
 // deadline, a session not back after a heal, an idempotent call lost by
 // the balancer, a dead peer not detected within the heartbeat's or the
-// keep-alive's budget, callers that hang.
+// keep-alive's budget, callers that hang, a slow link that fails pushes or
+// grows the server's memory past its bound, a restart that fails a call.
 func TestShortForm(t *testing.T) {
 	if testing.Short() {
-		t.Skip("skipped with -short: about 35 s of real faults")
+		t.Skip("skipped with -short: about 50 s of real faults")
 	}
 	if err := netns.Available(); err != nil {
 		t.Skipf("skipped: %v", err)
