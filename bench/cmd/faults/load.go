@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -12,70 +13,81 @@ import (
 	"time"
 
 	tp "github.com/teleport-go/teleport"
+	benchload "github.com/teleport-go/teleport/bench/internal/load"
+	"github.com/teleport-go/teleport/bench/pb"
 )
 
 // call is one call's outcome: when it started and ended, and its error
-// code (0: it succeeded).
+// code (0: it succeeded; -1: an error that is not a *tp.Rerror).
 type call struct {
 	start, end time.Time
 	code       int32
 }
 
-// load runs workers that call until stopped, each keeping its own record.
+// caller makes one call of a load with the load tool's request (the
+// benchmark's 581-byte message) into its reply; ctx carries the call's
+// deadline, if any.
+type caller func(ctx context.Context, req, reply *pb.BenchmarkMessage) *tp.Rerror
+
+// load is the load tool's driver (internal/load, as cmd/load and compare
+// run it) making calls until stopped, with every call's outcome recorded
+// by its goroutine.
 type load struct {
-	name     string
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	calls    []call
-	stopped  chan struct{}
-	stopOnce sync.Once
+	name      string
+	stopped   chan struct{}
+	done      chan struct{}
+	perWorker [][]call
+	calls     []call // merged by stop, sorted by end
+	stopOnce  sync.Once
 }
 
-// startLoad starts workers goroutines that each call do in a loop until
-// stop; do's context carries the deadline of each call when deadline > 0.
-func startLoad(name string, workers int, deadline time.Duration, do func(ctx context.Context, arg string) *tp.Rerror) *load {
-	l := &load{name: name, stopped: make(chan struct{})}
-	for w := range workers {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			var mine []call
-			defer func() {
-				l.mu.Lock()
-				l.calls = append(l.calls, mine...)
-				l.mu.Unlock()
-			}()
-			arg := fmt.Sprintf("worker %d", w)
-			for {
-				select {
-				case <-l.stopped:
-					return
-				default:
-				}
-				ctx, cancel := context.Background(), context.CancelFunc(func() {})
-				if deadline > 0 {
-					ctx, cancel = context.WithTimeout(ctx, deadline)
-				}
-				c := call{start: time.Now()}
-				if rerr := do(ctx, arg); rerr != nil {
-					c.code = rerr.Code
-				}
-				cancel()
-				c.end = time.Now()
-				mine = append(mine, c)
-				if c.code != 0 {
-					// A failed call comes back at once when the session
-					// is closed: pace the retries of a dead session.
-					select {
-					case <-l.stopped:
-						return
-					case <-time.After(10 * time.Millisecond):
-					}
-				}
-			}
-		}()
+// loadClient is a caller as the driver's client.
+type loadClient struct {
+	deadline time.Duration
+	do       caller
+}
+
+func (c loadClient) Call(_ int, req, reply *pb.BenchmarkMessage) error {
+	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if c.deadline > 0 {
+		ctx, cancel = context.WithTimeout(ctx, c.deadline)
 	}
+	defer cancel()
+	return c.do(ctx, req, reply).ToError()
+}
+
+func (loadClient) Close() error { return nil }
+
+// startLoad starts workers goroutines calling do until stop; each call's
+// context carries deadline when it is > 0.
+func startLoad(name string, workers int, deadline time.Duration, do caller) *load {
+	l := &load{name: name, stopped: make(chan struct{}), done: make(chan struct{}), perWorker: make([][]call, workers)}
+	go func() {
+		defer close(l.done)
+		benchload.Run(loadClient{deadline, do}, benchload.Config{Concurrency: workers, Stop: l.stopped, OnCall: l.record})
+	}()
 	return l
+}
+
+// record notes a call in goroutine i's own record.
+func (l *load) record(i int, start, end time.Time, err error) {
+	c := call{start: start, end: end}
+	if err != nil {
+		c.code = -1
+		var rerr *tp.Rerror
+		if errors.As(err, &rerr) {
+			c.code = rerr.Code
+		}
+	}
+	l.perWorker[i] = append(l.perWorker[i], c)
+	if err != nil {
+		// A failed call comes back at once when the session is closed:
+		// pace the calls of a dead session.
+		select {
+		case <-l.stopped:
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // stop ends the load and returns how long its workers took to return,
@@ -85,7 +97,10 @@ func (l *load) stop() (took time.Duration) {
 	l.stopOnce.Do(func() {
 		t := time.Now()
 		close(l.stopped)
-		l.wg.Wait()
+		<-l.done
+		for _, w := range l.perWorker {
+			l.calls = append(l.calls, w...)
+		}
 		sort.Slice(l.calls, func(i, j int) bool { return l.calls[i].end.Before(l.calls[j].end) })
 		took = time.Since(t)
 	})

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	tp "github.com/teleport-go/teleport"
+	"github.com/teleport-go/teleport/bench/pb"
+	"github.com/teleport-go/teleport/codec"
 	"github.com/teleport-go/teleport/plugin/heartbeat"
 	"github.com/teleport-go/teleport/socket"
 )
@@ -23,19 +25,18 @@ const (
 	workers = 4
 )
 
-// pullOn makes the load's calls on one session.
-func pullOn(sess tp.Session) func(ctx context.Context, arg string) *tp.Rerror {
-	return func(ctx context.Context, arg string) *tp.Rerror {
-		var reply string
-		return sess.Pull("/echo/call", arg, &reply, socket.WithContext(ctx)).Rerror()
+// pullOn makes the load's calls on one session: the benchmark's request,
+// protobuf-encoded, to the benchmark's route.
+func pullOn(sess tp.Session) caller {
+	return func(ctx context.Context, req, reply *pb.BenchmarkMessage) *tp.Rerror {
+		return sess.Pull(benchRoute, req, reply, socket.WithContext(ctx), socket.WithBodyCodec(codec.IdProtobuf)).Rerror()
 	}
 }
 
 // pullThrough makes the load's calls through a balancer.
-func pullThrough(b *tp.Balancer) func(ctx context.Context, arg string) *tp.Rerror {
-	return func(ctx context.Context, arg string) *tp.Rerror {
-		var reply string
-		return b.Pull("/echo/call", arg, &reply, socket.WithContext(ctx)).Rerror()
+func pullThrough(b *tp.Balancer) caller {
+	return func(ctx context.Context, req, reply *pb.BenchmarkMessage) *tp.Rerror {
+		return b.Pull(benchRoute, req, reply, socket.WithContext(ctx), socket.WithBodyCodec(codec.IdProtobuf)).Rerror()
 	}
 }
 
@@ -73,7 +74,7 @@ func newFixture(servers int, t timings) (*fixture, error) {
 	}
 	f.bal = tp.NewPeer(nil)
 	f.balancer = tp.NewBalancer(f.bal, tp.StaticAddrs(addrs...), &tp.BalancerConfig{
-		Idempotent: []string{"/echo/"},
+		Idempotent: []string{benchRoute}, // it only answers
 		TryTimeout: t.deadline,
 	})
 	return f, nil

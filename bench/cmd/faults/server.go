@@ -15,6 +15,7 @@ import (
 	"time"
 
 	tp "github.com/teleport-go/teleport"
+	"github.com/teleport-go/teleport/bench/internal/runner"
 	"github.com/teleport-go/teleport/plugin/discovery/etcd"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -37,11 +38,9 @@ const (
 	etcdTTL = 2 * time.Second
 )
 
-// Echo is the servers' pull controller.
-type Echo struct{ tp.PullCtx }
-
-// Call answers its argument: idempotent, as the Balancer is told.
-func (e *Echo) Call(s *string) (string, *tp.Rerror) { return *s, nil }
+// benchRoute is the load tool's route: runner.Hello.Say answers the
+// benchmark's message, stamped.
+const benchRoute = "/hello/say"
 
 // Subscription is what a client asks of Feed.Subscribe: pushes of Size
 // bytes from Pushers goroutines until the session ends, every write
@@ -224,7 +223,7 @@ func serve(addr string) error {
 		}))
 	}
 	peer := tp.NewPeer(nil, plugins...)
-	peer.PullRouter.Reg(new(Echo))
+	peer.PullRouter.Reg(new(runner.Hello))
 	peer.PullRouter.Reg(new(Feed))
 	peer.StreamRouter.Reg(new(Flood))
 	lis, err := net.Listen("tcp", net.JoinHostPort("0.0.0.0", port))

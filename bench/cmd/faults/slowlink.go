@@ -11,6 +11,7 @@ import (
 
 	tp "github.com/teleport-go/teleport"
 	"github.com/teleport-go/teleport/bench/internal/netns"
+	"github.com/teleport-go/teleport/bench/pb"
 )
 
 // Tick is the slow client's push controller.
@@ -76,8 +77,8 @@ func slowLink(t timings) []result {
 		return &st, ctl.Pull("/feed/stats", reset, &st).Rerror().ToError()
 	}
 	var next atomic.Uint32
-	pulls := startLoad("fast", workers, t.deadline, func(ctx context.Context, arg string) *tp.Rerror {
-		return pullOn(sessions[next.Add(1)%uint32(len(sessions))])(ctx, arg)
+	pulls := startLoad("fast", workers, t.deadline, func(ctx context.Context, req, reply *pb.BenchmarkMessage) *tp.Rerror {
+		return pullOn(sessions[next.Add(1)%uint32(len(sessions))])(ctx, req, reply)
 	})
 	defer pulls.stop()
 

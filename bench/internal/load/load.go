@@ -43,6 +43,15 @@ type Config struct {
 	// only read (the sweep's sized messages); nil gives each goroutine its
 	// own pb.NewRequest.
 	Request *pb.BenchmarkMessage
+	// Stop, if set, ends the run once closed: each goroutine finishes its
+	// call in progress and makes no other. With it, a zero Total and
+	// Duration run until it is closed (the fault harness's loads).
+	Stop <-chan struct{}
+	// OnCall, if set, is told of every timed call, in the calling
+	// goroutine i, when it returns: its start and end, and its error. It
+	// may block, to pace the goroutine (after failures that come back at
+	// once, say).
+	OnCall func(i int, start, end time.Time, err error)
 }
 
 // Result is the outcome of a run.
@@ -105,7 +114,11 @@ func Run(cl runner.Client, cfg Config) Result {
 			warm.Done()
 			<-startCh
 			calls := share(cfg.Total, c, i)
-			for j := int64(0); cfg.Duration > 0 || j < calls; j++ {
+			untilStopped := cfg.Stop != nil && cfg.Total <= 0
+			for j := int64(0); cfg.Duration > 0 || untilStopped || j < calls; j++ {
+				if cfg.Stop != nil && stopped(cfg.Stop) {
+					break
+				}
 				// Reset so that a call that fails to fill the reply
 				// cannot count the previous reply as OK.
 				reply.Reset()
@@ -122,6 +135,9 @@ func Run(cl runner.Client, cfg Config) Result {
 					}
 				case pb.IsOK(reply):
 					w.ok++
+				}
+				if cfg.OnCall != nil {
+					cfg.OnCall(i, t0, t1, err)
 				}
 				if cfg.Duration > 0 && !t1.Before(deadline) {
 					break
@@ -178,6 +194,15 @@ func Run(cl runner.Client, cfg Config) Result {
 	res.Latency = stats.Summarize(lat)
 	res.Latencies = lat
 	return res
+}
+
+func stopped(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // share is goroutine i's part of total calls over c goroutines; the

@@ -118,3 +118,40 @@ func TestShare(t *testing.T) {
 		}
 	}
 }
+
+// TestRunUntilStopped: with Stop and no Total nor Duration the goroutines
+// call until it is closed, and OnCall sees every timed call in its own
+// goroutine, with its error.
+func TestRunUntilStopped(t *testing.T) {
+	const c = 3
+	f := &fakeClient{failEvery: 4}
+	stop := make(chan struct{})
+	var seen [c]int64
+	var failed atomic.Int64
+	var calls atomic.Int64
+	res := Run(f, Config{Concurrency: c, Stop: stop, OnCall: func(i int, start, end time.Time, err error) {
+		seen[i]++ // goroutine i only: no race
+		if end.Before(start) {
+			t.Errorf("call ended at %v before its start %v", end, start)
+		}
+		if err != nil {
+			failed.Add(1)
+		}
+		if calls.Add(1) == 1000 {
+			close(stop)
+		}
+	}})
+	var total int64
+	for _, n := range seen {
+		total += n
+	}
+	if res.Sent < 1000 || total != res.Sent {
+		t.Fatalf("sent %d, OnCall saw %d, want the same and at least 1000", res.Sent, total)
+	}
+	if res.Sent-res.Received != failed.Load() {
+		t.Fatalf("%d calls failed, OnCall saw %d errors", res.Sent-res.Received, failed.Load())
+	}
+	if res.Sent > 1000+c {
+		t.Fatalf("%d calls after a stop at the 1000th: more than one per goroutine", res.Sent-1000)
+	}
+}
