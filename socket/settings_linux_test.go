@@ -1,10 +1,11 @@
 package socket
 
 import (
-	"net"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/teleport-go/teleport/internal/loopback"
 )
 
 // TestKeepAliveSettings: a socket gets the keep-alive period as its idle
@@ -25,12 +26,11 @@ func TestKeepAliveSettings(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.period.String(), func(t *testing.T) {
 			SetKeepAlivePeriod(tt.period)
-			a, b := tcpPair(t)
-			defer b.Close()
+			a, _ := loopback.TCPPair(t)
 			s := NewSocket(a)
 			defer s.Close()
 			get := func(level, opt int) int {
-				raw, err := a.(*net.TCPConn).SyscallConn()
+				raw, err := a.SyscallConn()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -53,28 +53,4 @@ func TestKeepAliveSettings(t *testing.T) {
 			}
 		})
 	}
-}
-
-// tcpPair returns the two ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (net.Conn, net.Conn) {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lis.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := lis.Accept()
-		accepted <- c
-	}()
-	a, err := net.Dial("tcp", lis.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := <-accepted
-	if b == nil {
-		t.Fatal("accept failed")
-	}
-	return a, b
 }

@@ -131,63 +131,78 @@ func balancerRow(name string, l *load, stopTook time.Duration, fault time.Time, 
 	return r
 }
 
-// partition cuts server 0's link under load, then heals it.
-func partition(t timings) []result {
+// fault is a fault applied to server 0 under the fixture's two loads for
+// a while, then lifted.
+type fault struct {
+	name               string
+	sessionRow, balRow string
+	hold               time.Duration
+	apply, lift        func(f *fixture) error
+	check              func(f *fixture, session *result) // after the loads end; may be nil
+}
+
+// underLoad runs a session load and a balancer load over two servers,
+// applies ft for ft.hold, lifts it, and returns a row for each load.
+func underLoad(t timings, ft fault) []result {
+	fail := func(err error) []result { return []result{{scenario: ft.name, problems: []string{err.Error()}}} }
 	f, err := newFixture(2, t)
 	if err != nil {
-		return []result{{scenario: "partition", problems: []string{err.Error()}}}
+		return fail(err)
 	}
 	defer f.close()
 	direct := startLoad("session", workers, t.deadline, pullOn(f.sess))
 	balanced := startLoad("balancer", workers, 0, pullThrough(f.balancer))
+	defer direct.stop()
+	defer balanced.stop()
 	time.Sleep(t.warm)
-	cut := time.Now()
-	if err := f.w.links[0].Down(); err != nil {
-		return []result{{scenario: "partition", problems: []string{err.Error()}}}
+	applied := time.Now()
+	if err := ft.apply(f); err != nil {
+		return fail(err)
 	}
-	time.Sleep(t.cut)
-	heal := time.Now()
-	if err := f.w.links[0].Up(); err != nil {
-		return []result{{scenario: "partition", problems: []string{err.Error()}}}
+	time.Sleep(ft.hold)
+	lifted := time.Now()
+	if err := ft.lift(f); err != nil {
+		return fail(err)
 	}
 	time.Sleep(t.after)
 	d1, d2 := direct.stop(), balanced.stop()
 	mem := f.w.memory()
-	a := sessionRow(fmt.Sprintf("partition %s, session with RedialTimes, %s deadlines", t.cut, t.deadline), direct, d1, cut, heal, t)
-	b := balancerRow(fmt.Sprintf("partition %s, balancer over 2 (idempotent)", t.cut), balanced, d2, cut, t, f.balancer)
+	a := sessionRow(ft.sessionRow, direct, d1, applied, lifted, t)
+	b := balancerRow(ft.balRow, balanced, d2, applied, t, f.balancer)
 	a.memory, b.memory = mem, mem
-	if !f.sess.IsOk() {
-		a.problem("the session is not back after the heal")
+	if ft.check != nil {
+		ft.check(f, &a)
 	}
 	return []result{a, b}
 }
 
+// partition cuts server 0's link under load, then heals it.
+func partition(t timings) []result {
+	return underLoad(t, fault{
+		name:       "partition",
+		sessionRow: fmt.Sprintf("partition %s, session with RedialTimes, %s deadlines", t.cut, t.deadline),
+		balRow:     fmt.Sprintf("partition %s, balancer over 2 (idempotent)", t.cut),
+		hold:       t.cut,
+		apply:      func(f *fixture) error { return f.w.links[0].Down() },
+		lift:       func(f *fixture) error { return f.w.links[0].Up() },
+		check: func(f *fixture, a *result) {
+			if !f.sess.IsOk() {
+				a.problem("the session is not back after the heal")
+			}
+		},
+	})
+}
+
 // frozen stops server 0 with SIGSTOP under load, then continues it.
 func frozen(t timings) []result {
-	f, err := newFixture(2, t)
-	if err != nil {
-		return []result{{scenario: "frozen", problems: []string{err.Error()}}}
-	}
-	defer f.close()
-	direct := startLoad("session", workers, t.deadline, pullOn(f.sess))
-	balanced := startLoad("balancer", workers, 0, pullThrough(f.balancer))
-	time.Sleep(t.warm)
-	stop := time.Now()
-	if err := f.w.signal(0, sigStop); err != nil {
-		return []result{{scenario: "frozen", problems: []string{err.Error()}}}
-	}
-	time.Sleep(t.freeze)
-	cont := time.Now()
-	if err := f.w.signal(0, sigCont); err != nil {
-		return []result{{scenario: "frozen", problems: []string{err.Error()}}}
-	}
-	time.Sleep(t.after)
-	d1, d2 := direct.stop(), balanced.stop()
-	mem := f.w.memory()
-	a := sessionRow(fmt.Sprintf("frozen server %s (SIGSTOP), session, %s deadlines", t.freeze, t.deadline), direct, d1, stop, cont, t)
-	b := balancerRow(fmt.Sprintf("frozen server %s, balancer over 2 (idempotent)", t.freeze), balanced, d2, stop, t, f.balancer)
-	a.memory, b.memory = mem, mem
-	return []result{a, b}
+	return underLoad(t, fault{
+		name:       "frozen",
+		sessionRow: fmt.Sprintf("frozen server %s (SIGSTOP), session, %s deadlines", t.freeze, t.deadline),
+		balRow:     fmt.Sprintf("frozen server %s, balancer over 2 (idempotent)", t.freeze),
+		hold:       t.freeze,
+		apply:      func(f *fixture) error { return f.w.signal(0, sigStop) },
+		lift:       func(f *fixture) error { return f.w.signal(0, sigCont) },
+	})
 }
 
 // halfOpen cuts server 0's link and kills the server behind it: no FIN
