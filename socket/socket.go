@@ -196,11 +196,12 @@ func (s *socket) movedOn(w *writeProgress, n int, err error) bool {
 	if l := s.writeLimit.Load(); l != 0 && now.UnixNano() >= l {
 		return false
 	}
-	if n > 0 {
+	d := time.Duration(s.writeTimeout.Load())
+	if n > 0 || d == 0 { // moved, or the timeout was removed meanwhile
 		w.last = now
 		return true
 	}
-	return now.Before(w.last.Add(time.Duration(s.writeTimeout.Load())))
+	return now.Before(w.last.Add(d))
 }
 
 // tlsCloseNotifyWait bounds the close_notify alert a TLS connection sends
