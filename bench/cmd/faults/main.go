@@ -30,8 +30,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	tp "github.com/teleport-go/teleport"
@@ -46,6 +49,7 @@ func main() {
 		}
 		return
 	}
+	cleanUpOnSignal()
 	short := flag.Bool("short", false, "the short form of every scenario (CI's)")
 	only := flag.String("only", "", "comma-separated scenarios (default all: "+strings.Join(scenarioNames(), ", ")+")")
 	flag.Parse()
@@ -119,7 +123,8 @@ type world struct {
 	servers []*server
 	// etcdPort, when set, is the port of an etcd serving in the clients'
 	// namespace, where the servers register.
-	etcdPort string
+	etcdPort  string
+	closeOnce sync.Once
 }
 
 // server is a server child process.
@@ -143,6 +148,9 @@ func newWorld(servers int, extra ...string) (*world, error) {
 		return nil, err
 	}
 	w := &world{net: n, client: n.NS("c")}
+	liveWorlds.Lock()
+	liveWorlds.m[w] = true
+	liveWorlds.Unlock()
 	for i := range servers {
 		l, err := n.Connect("c", fmt.Sprintf("s%d", i))
 		if err != nil {
@@ -232,16 +240,56 @@ func (w *world) memory() string {
 // makes the connection from the clients' namespace.
 func (w *world) dialAddr(i int) string { return "ns://" + w.client + "/" + w.servers[i].addr }
 
+// close ends the world's servers and removes its namespaces, once.
 func (w *world) close() {
-	for i, s := range w.servers {
-		if s.cmd != nil && s.cmd.Process != nil {
-			w.notePeak(i)
-			_ = s.cmd.Process.Signal(os.Kill)
-			_ = s.cmd.Process.Signal(sigCont) // a stopped process dies only once continued
-			_ = s.cmd.Wait()
+	w.closeOnce.Do(func() {
+		for i, s := range w.servers {
+			if s.cmd != nil && s.cmd.Process != nil {
+				w.notePeak(i)
+				_ = s.cmd.Process.Signal(os.Kill)
+				_ = s.cmd.Process.Signal(sigCont) // a stopped process dies only once continued
+				_ = s.cmd.Wait()
+			}
 		}
+		_ = w.net.Close()
+		liveWorlds.Lock()
+		delete(liveWorlds.m, w)
+		liveWorlds.Unlock()
+	})
+}
+
+// liveWorlds are the worlds not closed yet, for closeAll.
+var liveWorlds = struct {
+	sync.Mutex
+	m map[*world]bool
+}{m: map[*world]bool{}}
+
+// closeAll closes every live world: their servers end and their
+// namespaces go.
+func closeAll() {
+	liveWorlds.Lock()
+	var ws []*world
+	for w := range liveWorlds.m {
+		ws = append(ws, w)
 	}
-	_ = w.net.Close()
+	liveWorlds.Unlock()
+	for _, w := range ws {
+		w.close()
+	}
+}
+
+// cleanUpOnSignal makes SIGINT and SIGTERM close every live world before
+// the process exits, so that an interrupted run leaves no namespace and no
+// server behind (a SIGKILLed one leaves them to the next run's Cleanup).
+func cleanUpOnSignal() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-ch
+		fmt.Fprintf(os.Stderr, "faults: %v: removing the namespaces\n", sig)
+		closeAll()
+		os.Exit(130)
+	}()
 }
 
 func init() {

@@ -5,7 +5,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/teleport-go/teleport/bench/internal/netns"
@@ -20,7 +22,38 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	cleanUpOnSignal()
 	os.Exit(m.Run())
+}
+
+// TestCloseAllRemovesNamespaces: what an interrupted run does (closeAll)
+// ends the servers and removes the namespaces of every live world.
+func TestCloseAllRemovesNamespaces(t *testing.T) {
+	if err := netns.Available(); err != nil {
+		t.Skipf("skipped: %v", err)
+	}
+	w, err := newWorld(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	if err := w.start(0); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{w.client, w.servers[0].ns}
+	closeAll()
+	if err := w.servers[0].cmd.Process.Signal(syscall.Signal(0)); err == nil {
+		t.Error("the server still runs")
+	}
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if strings.Contains(string(out), name) {
+			t.Errorf("namespace %s is still there", name)
+		}
+	}
 }
 
 // TestShortForm runs the short form of every scenario, as CI does, and
