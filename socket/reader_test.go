@@ -396,3 +396,53 @@ func TestWriteTimeoutMeansNoProgress(t *testing.T) {
 		})
 	}
 }
+
+// TestOutsideDeadlineEndsAWrite: a deadline set on the connection other
+// than by the write timeout ends a blocked write at once, as net.Conn's
+// does, though the write timeout would let it go on: through the
+// socket's SetDeadline, or on the connection itself after the timeout was
+// removed mid-write (which once made the write retry at once, forever).
+func TestOutsideDeadlineEndsAWrite(t *testing.T) {
+	tests := []struct {
+		name string
+		// cut sets the deadline, 200 ms into a write blocked on a peer
+		// that does not read.
+		cut func(s *socket, raw *net.TCPConn)
+	}{
+		{"Socket.SetDeadline", func(s *socket, _ *net.TCPConn) { _ = s.SetDeadline(time.Now()) }},
+		{"the connection's own, the timeout removed", func(s *socket, raw *net.TCPConn) {
+			s.SetWriteTimeout(0)
+			time.Sleep(300 * time.Millisecond) // a step passes: the write goes on without a deadline
+			_ = raw.SetWriteDeadline(time.Now())
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, srv := loopback.TCPPair(t) // never read
+			s := NewSocket(srv).(*socket)
+			s.SetWriteTimeout(800 * time.Millisecond) // steps of 200 ms
+			done := make(chan error, 1)
+			go func() {
+				_, err := sockIO{s}.Write(make([]byte, 16<<20))
+				done <- err
+			}()
+			time.Sleep(200 * time.Millisecond)
+			tt.cut(s, srv)
+			cut := time.Now()
+			select {
+			case err := <-done:
+				var ne net.Error
+				if !errors.As(err, &ne) || !ne.Timeout() {
+					t.Fatalf("err = %v, want a timeout", err)
+				}
+				if took := time.Since(cut); took > 500*time.Millisecond {
+					t.Fatalf("the write ended %v after the deadline", took)
+				}
+			case <-time.After(3 * time.Second):
+				srv.Close()
+				<-done
+				t.Fatal("the write went on past the deadline")
+			}
+		})
+	}
+}

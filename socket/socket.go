@@ -172,12 +172,13 @@ func (x sockIO) WriteBuffers(bufs *net.Buffers) (int64, error) {
 const writeSteps = 4
 
 // writeProgress is one write's account of its deadline: when the
-// connection last took some of its bytes (or the write began), whether a
-// deadline leaves the connection usable, and the bytes written.
+// connection last took some of its bytes (or the write began), the
+// deadline it armed last (zero: none), whether a deadline leaves the
+// connection usable, and the bytes written.
 type writeProgress struct {
-	last      time.Time
-	resumable bool
-	done      int
+	last, armed time.Time
+	resumable   bool
+	done        int
 }
 
 // movedOn reports whether a write that ended with err after writing n
@@ -186,13 +187,18 @@ type writeProgress struct {
 // large write takes, so a write that ran out of its step while the link
 // still took bytes (a slow link, a batch of many frames) is not a failure.
 // It goes on only over a TCP or unix connection, which a deadline leaves
-// usable (a TLS connection's state is lost once a write times out), and
-// not past the absolute deadline of SetWriteDeadline.
+// usable (a TLS connection's state is lost once a write times out), only
+// when the deadline that passed is the one it armed (a deadline set on the
+// connection some other way ends the write, as it did before), and not
+// past the absolute deadline of SetWriteDeadline.
 func (s *socket) movedOn(w *writeProgress, n int, err error) bool {
 	if !w.resumable || !errors.Is(err, os.ErrDeadlineExceeded) {
 		return false
 	}
 	now := time.Now()
+	if w.armed.IsZero() || now.Before(w.armed) {
+		return false // not the write's own deadline
+	}
 	if l := s.writeLimit.Load(); l != 0 && now.UnixNano() >= l {
 		return false
 	}
@@ -438,6 +444,7 @@ func (s *socket) armWriteDeadline(w *writeProgress) {
 			dl = t
 		}
 	}
+	w.armed = dl
 	if dl.IsZero() {
 		if s.deadlineSet.Swap(false) {
 			_ = s.Conn.SetWriteDeadline(time.Time{})
@@ -446,6 +453,15 @@ func (s *socket) armWriteDeadline(w *writeProgress) {
 	}
 	s.deadlineSet.Store(true)
 	_ = s.Conn.SetWriteDeadline(dl)
+}
+
+// SetDeadline sets the read deadline as net.Conn's does and the write
+// deadline as SetWriteDeadline does, so that later writes keep it.
+func (s *socket) SetDeadline(t time.Time) error {
+	if err := s.Conn.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return s.SetWriteDeadline(t)
 }
 
 func (s *socket) WritePacket(p *Packet) error {

@@ -6,10 +6,19 @@ import (
 	"sync"
 )
 
-// tailMax bounds the segment small frames are appended to: past it, or
+// tailMax bounds the segment small frames are copied into: past it, or
 // for a larger frame, a frame is queued as a segment of its own, so that no
 // large frame is copied on its way out.
 const tailMax = 64 << 10
+
+// segKind tells what the last segment of a writeQueue is.
+type segKind uint8
+
+const (
+	segNone  segKind = iota // no segment, or a large frame's buffer
+	segFrame                // a small frame's own buffer
+	segTail                 // a tail buffer small frames were copied into
+)
 
 // writeQueue holds the frames waiting for a connection's flusher, as a few
 // segments written together (one writev where the connection has it).
@@ -19,34 +28,49 @@ type writeQueue struct {
 	n     int         // bytes queued
 	// frames counts the frames queued.
 	frames int
-	// tailIsSmall says that the last segment is a small frame's buffer,
-	// which the next small frames are appended to.
-	tailIsSmall bool
+	last   segKind
 }
 
 var writeQueues = sync.Pool{New: func() any { return new(writeQueue) }}
 
-// add queues frame, a pooled buffer it takes over. A small frame joins
-// the last segment when that one holds small frames and has room under
-// tailMax (its buffer grows with the batch); a large frame, or a small
-// one with no such segment, is a segment of its own. So a lone frame is
-// written from its own buffer: a connection holds a buffer the size of a
-// batch only while it has one (with one buffer of 64 KiB per flush,
-// 1 000 connections flushing at once held 64 MiB).
+// tailBuffers pools the segments small frames are copied into, all of
+// tailMax bytes, so that queuing never grows one.
+var tailBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, tailMax)
+	return &b
+}}
+
+// add queues frame, a pooled buffer it takes over. A lone small frame is
+// a segment of its own, written from its buffer; once a second one joins
+// it, both are copied into a tail buffer, which the next small frames
+// join while it has room. A large frame is a segment of its own. So a
+// connection takes a tail buffer only while it has a batch (with one per
+// flush, 1 000 connections flushing a frame each at once held 64 MiB).
 func (q *writeQueue) add(frame *[]byte) {
 	q.n += len(*frame)
 	q.frames++
-	small := len(*frame) <= tailMax/4
-	if k := len(q.owned); small && q.tailIsSmall && len(*q.owned[k-1])+len(*frame) <= tailMax {
-		tail := q.owned[k-1]
-		*tail = append(*tail, *frame...)
-		q.segs[k-1] = *tail
-		putWriteBuffer(frame)
+	k := len(q.owned)
+	if len(*frame) > tailMax/4 || k == 0 || q.last == segNone || len(*q.owned[k-1])+len(*frame) > tailMax {
+		q.segs = append(q.segs, *frame)
+		q.owned = append(q.owned, frame)
+		q.last = segFrame
+		if len(*frame) > tailMax/4 {
+			q.last = segNone
+		}
 		return
 	}
-	q.segs = append(q.segs, *frame)
-	q.owned = append(q.owned, frame)
-	q.tailIsSmall = small
+	if q.last == segFrame {
+		// The second small frame: the first moves into a tail buffer.
+		tail := tailBuffers.Get().(*[]byte)
+		*tail = append((*tail)[:0], *q.owned[k-1]...)
+		putWriteBuffer(q.owned[k-1])
+		q.owned[k-1] = tail
+		q.last = segTail
+	}
+	tail := q.owned[k-1]
+	*tail = append(*tail, *frame...)
+	q.segs[k-1] = *tail
+	putWriteBuffer(frame)
 }
 
 // buffersWriter writes several buffers in one call, as the socket does for
@@ -73,9 +97,13 @@ func (q *writeQueue) writeTo(w io.Writer) error {
 // release gives the buffers and the queue back to their pools.
 func (q *writeQueue) release() {
 	for i, b := range q.owned {
-		putWriteBuffer(b)
+		if cap(*b) == tailMax {
+			tailBuffers.Put(b)
+		} else {
+			putWriteBuffer(b)
+		}
 		q.owned[i], q.segs[i] = nil, nil
 	}
-	q.owned, q.segs, q.n, q.frames, q.tailIsSmall = q.owned[:0], q.segs[:0], 0, 0, false
+	q.owned, q.segs, q.n, q.frames, q.last = q.owned[:0], q.segs[:0], 0, 0, segNone
 	writeQueues.Put(q)
 }

@@ -5,11 +5,10 @@ import (
 	"testing"
 )
 
-// TestWriteQueueSegments: every segment is the buffer of one of the
-// frames queued, so a lone small frame is written from its own buffer
-// (before, every flush copied small frames into a 64 KiB buffer of
-// another pool, so 1 000 connections flushing at once held 64 MiB); small
-// frames that queue together share a segment that grows with them, up to
+// TestWriteQueueSegments: a lone small frame is written from its own
+// buffer (before, every flush copied its frames into a 64 KiB tail
+// buffer, so 1 000 connections flushing a frame each at once held
+// 64 MiB); small frames that queue together are copied into a tail, up to
 // tailMax; a large frame is a segment of its own, never copied.
 func TestWriteQueueSegments(t *testing.T) {
 	frame := func(n int, b byte) *[]byte {
@@ -20,13 +19,15 @@ func TestWriteQueueSegments(t *testing.T) {
 	tests := []struct {
 		name     string
 		sizes    []int
-		wantSegs []int // the bytes of each segment
+		wantSegs []int  // the bytes of each segment
+		wantOwn  []bool // whether each segment is a queued frame's buffer (else a tail)
 	}{
-		{"one small frame", []int{600}, []int{600}},
-		{"small frames together", []int{600, 600, 600}, []int{1800}},
-		{"a large frame alone", []int{tailMax}, []int{tailMax}},
-		{"small, large, small", []int{600, tailMax/4 + 1, 600}, []int{600, tailMax/4 + 1, 600}},
-		{"small frames past tailMax", []int{tailMax / 4, tailMax / 4, tailMax / 4, tailMax / 4, 600}, []int{tailMax, 600}},
+		{"one small frame", []int{600}, []int{600}, []bool{true}},
+		{"small frames together", []int{600, 600, 600}, []int{1800}, []bool{false}},
+		{"a large frame alone", []int{tailMax}, []int{tailMax}, []bool{true}},
+		{"small, large, small", []int{600, tailMax/4 + 1, 600}, []int{600, tailMax/4 + 1, 600}, []bool{true, true, true}},
+		{"small frames past tailMax", []int{tailMax / 4, tailMax / 4, tailMax / 4, tailMax / 4, 600}, []int{tailMax, 600}, []bool{false, true}},
+		{"large, then small frames", []int{tailMax/4 + 1, 600, 600}, []int{tailMax/4 + 1, 1200}, []bool{true, false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,8 +58,11 @@ func TestWriteQueueSegments(t *testing.T) {
 				}
 			}
 			for i, b := range q.owned {
-				if !queued[b] {
-					t.Fatalf("segment %d is a buffer of its own, not a frame's", i)
+				switch {
+				case tt.wantOwn[i] && !queued[b]:
+					t.Fatalf("segment %d is a copy, not the frame's own buffer", i)
+				case !tt.wantOwn[i] && (queued[b] || cap(*b) != tailMax):
+					t.Fatalf("segment %d is not a tail buffer", i)
 				}
 			}
 			if q.n != want.Len() || q.frames != len(tt.sizes) {
