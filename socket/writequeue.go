@@ -85,7 +85,7 @@ func (q *writeQueue) writeTo(w io.Writer) error {
 		_, err := w.Write(q.segs[0])
 		return err
 	}
-	segs := q.segs // WriteTo consumes the copy, not q.segs
+	segs := q.segs // WriteTo consumes this header (and nils the elements it wrote); release goes by q.owned
 	if bw, ok := w.(buffersWriter); ok {
 		_, err := bw.WriteBuffers(&segs)
 		return err
