@@ -131,13 +131,7 @@ func deployEtcd(t timings) result {
 		DialTimeout: 2 * time.Second,
 		Logger:      zap.NewNop(),
 		DialOptions: []grpc.DialOption{grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-			var c net.Conn
-			err := netns.In(w.client, func() (err error) {
-				var d net.Dialer
-				c, err = d.DialContext(ctx, "tcp", addr)
-				return err
-			})
-			return c, err
+			return netns.DialContext(ctx, w.client, "tcp", addr)
 		})},
 	})
 	if err != nil {

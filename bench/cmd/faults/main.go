@@ -300,13 +300,7 @@ func init() {
 		if !ok {
 			return nil, fmt.Errorf("faults: address %q is not ns://NAMESPACE/HOST:PORT", addr)
 		}
-		var c net.Conn
-		err := netns.In(ns, func() (err error) {
-			var d net.Dialer
-			c, err = d.DialContext(ctx, "tcp", hostport)
-			return err
-		})
-		return c, err
+		return netns.DialContext(ctx, ns, "tcp", hostport)
 	})
 }
 

@@ -155,17 +155,12 @@ const heapSlack = 4 << 20
 
 // pushersEnded waits up to within for subscription name's pushers to end,
 // and returns the server's figures then.
-func pushersEnded(name string, within time.Duration, serverStats func(bool) (*FeedStats, error)) (*FeedStats, bool, error) {
-	for stop := time.Now().Add(within); ; {
-		st, err := serverStats(false)
-		if err != nil || st.Subscribers[name].Running == 0 {
-			return st, err == nil, err
-		}
-		if time.Now().After(stop) {
-			return st, false, nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+func pushersEnded(name string, within time.Duration, serverStats func(bool) (*FeedStats, error)) (st *FeedStats, ended bool, err error) {
+	waited := waitFor(within, func() bool {
+		st, err = serverStats(false)
+		return err != nil || st.Subscribers[name].Running == 0
+	})
+	return st, waited == nil && err == nil, err
 }
 
 func slowPushes(t timings, slow *tp.Peer, addr string, serverStats func(bool) (*FeedStats, error)) (result, error) {

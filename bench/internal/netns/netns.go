@@ -16,6 +16,7 @@ package netns
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -165,14 +166,20 @@ func (n *Net) Command(ns string, name string, arg ...string) *exec.Cmd {
 // socket stays in the namespace it was made in.
 func (n *Net) Dialer(ns string) func(network, addr string) (net.Conn, error) {
 	return func(network, addr string) (net.Conn, error) {
-		var c net.Conn
-		err := In(ns, func() error {
-			var err error
-			c, err = net.Dial(network, addr)
-			return err
-		})
-		return c, err
+		return DialContext(context.Background(), ns, network, addr)
 	}
+}
+
+// DialContext dials addr from inside namespace ns (a full name), within
+// ctx.
+func DialContext(ctx context.Context, ns, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := In(ns, func() (err error) {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
 }
 
 // In runs fn on a thread moved into namespace ns (a full name), then moves
