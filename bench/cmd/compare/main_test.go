@@ -47,8 +47,8 @@ func TestMeasure(t *testing.T) {
 
 func fakeRow(name string, tps float64) row {
 	const calls = 1000
-	r := row{name: name, serverCPU: 10 * time.Millisecond, serverMal: 5000}
-	r.res = load.Result{ClientMallocs: 20000}
+	r := row{name: name, serverCPU: 10 * time.Millisecond, serverMal: 5000, serverGCs: 2}
+	r.res = load.Result{ClientMallocs: 20000, ClientGCs: 4}
 	r.res.Report = stats.Report{
 		Elapsed: time.Duration(float64(calls) / tps * float64(time.Second)),
 		Sent:    calls, Received: calls, OK: calls,
@@ -67,7 +67,7 @@ func TestWriteTable(t *testing.T) {
 			name: "ratios",
 			rows: []row{fakeRow(ceilingName, 40000), fakeRow(minRPCName, 32000), fakeRow(subjectName, 30000), fakeRow("netrpc", 20000), fakeRow("grpc", 10000)},
 			want: []string{
-				"| rawtcp-mux | 40000 | 2.000 | 1.000 | 5.000 | 9.000 | 10.000 | 10.0 | 0.0 | 5.0 | 20.0 | 1.00 | 1.25 | 2.00 | 1000 / 1000 |",
+				"| rawtcp-mux | 40000 | 2.000 | 1.000 | 5.000 | 9.000 | 10.000 | 10.0 | 0.0 | 5.0 | 20.0 | 80.0 / 160.0 | 1.00 | 1.25 | 2.00 | 1000 / 1000 |",
 				"| grpc | 10000 |",
 				"| 0.25 | 0.31 | 0.50 | 1000 / 1000 |",
 				"| teleport | 30000 |",
@@ -120,8 +120,8 @@ func TestRowMerge(t *testing.T) {
 	if l := m.res.Latency; l.Count != 4 || l.Min != time.Millisecond || l.Max != 4*time.Millisecond {
 		t.Errorf("latency summary %+v, want the four merged calls", l)
 	}
-	if m.serverCPU != 20*time.Millisecond || m.serverMal != 10000 || m.res.ClientMallocs != 40000 {
-		t.Errorf("sums: CPU %v, mallocs %d/%d", m.serverCPU, m.serverMal, m.res.ClientMallocs)
+	if m.serverCPU != 20*time.Millisecond || m.serverMal != 10000 || m.res.ClientMallocs != 40000 || m.serverGCs != 4 || m.res.ClientGCs != 8 {
+		t.Errorf("sums: CPU %v, mallocs %d/%d, GCs %d/%d", m.serverCPU, m.serverMal, m.res.ClientMallocs, m.serverGCs, m.res.ClientGCs)
 	}
 }
 

@@ -55,6 +55,7 @@ type row struct {
 	res       load.Result
 	serverCPU time.Duration // child process CPU during the timed runs
 	serverMal uint64        // child process mallocs during the timed runs
+	serverGCs uint32        // child process GC cycles during the timed runs
 	clientCPU time.Duration // this process's CPU during the timed runs
 }
 
@@ -77,6 +78,8 @@ func (r *row) merge(o row) {
 	r.res.Latency = stats.Summarize(r.res.Latencies)
 	r.serverCPU += o.serverCPU
 	r.serverMal += o.serverMal
+	r.serverGCs += o.serverGCs
+	r.res.ClientGCs += o.res.ClientGCs
 	r.clientCPU += o.clientCPU
 }
 
@@ -165,6 +168,7 @@ func measure(exe string, r runner.Runner, cfg config) (row, error) {
 		res:       res,
 		serverCPU: after.CPU - before.CPU,
 		serverMal: after.Mallocs - before.Mallocs,
+		serverGCs: after.GCs - before.GCs,
 		clientCPU: clientCPU,
 	}, nil
 }

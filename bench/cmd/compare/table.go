@@ -35,6 +35,16 @@ func perCall(total float64, r row) float64 {
 	return total / float64(r.res.Received)
 }
 
+// perSecond is total per second of r's timed runs: collections are counted
+// per second, since the collector runs on a clock of allocated bytes
+// against live heap, not per call.
+func perSecond(total float64, r row) float64 {
+	if r.res.Elapsed <= 0 {
+		return 0
+	}
+	return total / r.res.Elapsed.Seconds()
+}
+
 func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 func millis(d time.Duration) string {
@@ -78,7 +88,7 @@ func writeTable(w io.Writer, rows []row) {
 	header := []string{
 		"runner", "TPS", "mean ms", "p50 ms", "p99 ms", "p99.9 ms", "max ms",
 		"server CPU µs/call", "client CPU µs/call", "server allocs/call", "client allocs/call",
-		"TPS / " + ceilingName, "TPS / " + minRPCName, "TPS / best other", "OK / sent",
+		"GC cycles/s server / client", "TPS / " + ceilingName, "TPS / " + minRPCName, "TPS / best other", "OK / sent",
 	}
 	ceiling, hasCeiling := find(rows, ceilingName)
 	minrpc, hasMin := find(rows, minRPCName)
@@ -95,6 +105,7 @@ func writeTable(w io.Writer, rows []row) {
 			fmt.Sprintf("%.1f", perCall(micros(r.clientCPU), r)),
 			fmt.Sprintf("%.1f", perCall(float64(r.serverMal), r)),
 			fmt.Sprintf("%.1f", perCall(float64(r.res.ClientMallocs), r)),
+			fmt.Sprintf("%.1f / %.1f", perSecond(float64(r.serverGCs), r), perSecond(float64(r.res.ClientGCs), r)),
 			ratio(r, ceiling, hasCeiling),
 			ratio(r, minrpc, hasMin),
 			ratio(r, best, hasBest),

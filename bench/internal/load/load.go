@@ -61,6 +61,9 @@ type Result struct {
 	// during the timed run (runtime.MemStats.Mallocs delta): all of it is
 	// the client's unless a server runs in the same process.
 	ClientMallocs uint64
+	// ClientGCs is the number of garbage collection cycles this process
+	// ran during the timed run (runtime.MemStats.NumGC delta).
+	ClientGCs uint32
 	// Err is the first error a timed call returned, if any.
 	Err error
 	// Latencies holds every timed call's latency, one slice per calling
@@ -152,7 +155,7 @@ func Run(cl runner.Client, cfg Config) Result {
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	mallocs := ms.Mallocs
+	mallocs, gcs := ms.Mallocs, ms.NumGC
 	start := time.Now()
 	deadline = start.Add(cfg.Duration)
 	var progress *stats.Progress
@@ -177,7 +180,7 @@ func Run(cl runner.Client, cfg Config) Result {
 		progress.Stop()
 	}
 
-	res := Result{ClientMallocs: ms.Mallocs - mallocs}
+	res := Result{ClientMallocs: ms.Mallocs - mallocs, ClientGCs: ms.NumGC - gcs}
 	res.Elapsed = elapsed
 	lat := make([][]time.Duration, c)
 	for i := range workers {

@@ -5,8 +5,8 @@
 // The parent starts the child (normally its own binary with a flag that
 // makes it call Serve) with pipes on stdin and stdout. The child prints
 // "addr HOST:PORT", then answers each "stats" line with
-// "stats CPU_NANOS MALLOCS" (its own CPU time from getrusage and its
-// runtime.MemStats.Mallocs), and stops the server and returns when stdin
+// "stats CPU_NANOS MALLOCS GCS" (its own CPU time from getrusage, its
+// runtime.MemStats.Mallocs and NumGC), and stops the server and returns when stdin
 // closes.
 package serverproc
 
@@ -33,6 +33,8 @@ type Usage struct {
 	CPU time.Duration
 	// Mallocs is the child's cumulative count of heap allocations.
 	Mallocs uint64
+	// GCs is the child's cumulative count of garbage collection cycles.
+	GCs uint32
 }
 
 // Serve is the child side: it starts the server of the runner kind on
@@ -57,7 +59,7 @@ func Serve(kind, addr string, in io.Reader, out io.Writer) error {
 			continue
 		}
 		u := self()
-		if _, err := fmt.Fprintf(out, "stats %d %d\n", int64(u.CPU), u.Mallocs); err != nil {
+		if _, err := fmt.Fprintf(out, "stats %d %d %d\n", int64(u.CPU), u.Mallocs, u.GCs); err != nil {
 			break
 		}
 	}
@@ -67,7 +69,7 @@ func Serve(kind, addr string, in io.Reader, out io.Writer) error {
 func self() Usage {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return Usage{CPU: CPUTime(), Mallocs: ms.Mallocs}
+	return Usage{CPU: CPUTime(), Mallocs: ms.Mallocs, GCs: ms.NumGC}
 }
 
 // Proc is a running child server.
@@ -125,7 +127,7 @@ func (p *Proc) Usage() (Usage, error) {
 	}
 	var u Usage
 	var cpu int64
-	if _, err := fmt.Sscanf(line, "stats %d %d\n", &cpu, &u.Mallocs); err != nil {
+	if _, err := fmt.Sscanf(line, "stats %d %d %d\n", &cpu, &u.Mallocs, &u.GCs); err != nil {
 		return Usage{}, fmt.Errorf("serverproc: bad stats line %q: %w", line, err)
 	}
 	u.CPU = time.Duration(cpu)
