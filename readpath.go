@@ -261,8 +261,21 @@ func (c *handlerCtx) bindReply() interface{} {
 	if c.rerr = runHooks("PreReadReplyBody", hooks.preReadReplyBody, ReadCtx(c), PreReadReplyBodyPlugin.PreReadReplyBody); c.rerr != nil {
 		return nil
 	}
-	return cmd.reply
+	if c.input.Size() > maxRawReply {
+		return cmd.reply // decoded in place: a copy would cost more
+	}
+	// Kept raw, to be decoded by finishReply once the frame decoder has
+	// returned: decoded within it, the body decoder's frames would stack
+	// on the frame decoder's, and the reading goroutine's stack would
+	// grow again each time the collector has shrunk it (a request's body
+	// is decoded by its handler for the same reason, see bindCall).
+	return &c.rawBody
 }
+
+// maxRawReply is the largest reply frame whose body finishReply decodes
+// from a copy (see bindReply); a larger one is decoded within the frame
+// decoder, where copying it would cost more than the stack.
+const maxRawReply = 64 << 10
 
 // bindCall routes a pull or push through router and runs its header hooks,
 // the peer's, then the route's. An error is kept in c.rerr: a pull is
@@ -352,6 +365,10 @@ func (c *handlerCtx) finishReply() {
 		}
 		cmd.inputMeta = new(utils.Args)
 		c.input.Meta().CopyTo(cmd.inputMeta)
+	}
+	if c.rerr == nil && c.bodyErr == nil && c.input.Body() == &c.rawBody && cmd.reply != nil {
+		c.input.SetBody(cmd.reply)
+		c.bodyErr = c.input.UnmarshalBody(c.rawBody)
 	}
 	switch {
 	case c.rerr != nil:

@@ -1,0 +1,94 @@
+package tp
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/teleport-go/teleport/codec"
+	"github.com/teleport-go/teleport/socket"
+)
+
+// stackProbeCodec is JSON that records, for each type it decodes into,
+// whether the frame decoder was on the stack: bodies are meant to be
+// decoded after it returns (see bindCall and bindReply), so that the
+// reading goroutine's stack does not hold both the frame decoder's frames
+// and a body decoder's.
+type stackProbeCodec struct{}
+
+const stackProbeCodecId = 0xD7
+
+var stackProbe struct {
+	sync.Mutex
+	inUnpack map[string]bool // by decoded type
+}
+
+func (stackProbeCodec) Id() byte                              { return stackProbeCodecId }
+func (stackProbeCodec) Name() string                          { return "stack-probe" }
+func (stackProbeCodec) Marshal(v interface{}) ([]byte, error) { return json.Marshal(v) }
+func (stackProbeCodec) Unmarshal(data []byte, v interface{}) error {
+	pcs := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(1, pcs)])
+	inUnpack := false
+	for {
+		f, more := frames.Next()
+		if strings.Contains(f.Function, "socket.(*fastProto).Unpack") {
+			inUnpack = true
+		}
+		if !more {
+			break
+		}
+	}
+	name := strings.TrimPrefix(fmt.Sprintf("%T", v), "*tp.")
+	stackProbe.Lock()
+	stackProbe.inUnpack[name] = inUnpack
+	stackProbe.Unlock()
+	return json.Unmarshal(data, v)
+}
+
+// ProbeArg is what Probe.Double doubles.
+type ProbeArg struct{ N int }
+
+// ProbeReply is what Probe.Double answers.
+type ProbeReply struct{ N int }
+
+// Probe answers a ProbeArg with a ProbeReply.
+type Probe struct{ PullCtx }
+
+func (*Probe) Double(a *ProbeArg) (*ProbeReply, *Rerror) { return &ProbeReply{N: 2 * a.N}, nil }
+
+var regStackProbe sync.Once
+
+func TestBodiesDecodedOutsideTheFrameDecoder(t *testing.T) {
+	regStackProbe.Do(func() { codec.Reg(stackProbeCodec{}) })
+	stackProbe.Lock()
+	stackProbe.inUnpack = map[string]bool{}
+	stackProbe.Unlock()
+
+	p := newPair(t, nil, nil, func(srv, cli *Peer) { srv.PullRouter.Reg(new(Probe)) })
+	var reply ProbeReply
+	if rerr := p.cliSess.Pull("/probe/double", &ProbeArg{N: 21}, &reply, socket.WithBodyCodec(stackProbeCodecId)).Rerror(); rerr != nil || reply.N != 42 {
+		t.Fatalf("Pull = %+v, %v; want 42, nil", reply, rerr)
+	}
+	tests := []struct {
+		body  string
+		where string
+	}{
+		{"ProbeArg", "a request's body, on the server"},
+		{"ProbeReply", "a reply's body, on the client"},
+	}
+	stackProbe.Lock()
+	defer stackProbe.Unlock()
+	for _, tt := range tests {
+		in, decoded := stackProbe.inUnpack[tt.body]
+		switch {
+		case !decoded:
+			t.Errorf("%s (%s) was not decoded by the probe codec; decoded: %v", tt.where, tt.body, stackProbe.inUnpack)
+		case in:
+			t.Errorf("%s (%s) was decoded within the frame decoder", tt.where, tt.body)
+		}
+	}
+}
