@@ -366,9 +366,11 @@ func (c *handlerCtx) finishReply() {
 		cmd.inputMeta = new(utils.Args)
 		c.input.Meta().CopyTo(cmd.inputMeta)
 	}
-	if c.rerr == nil && c.bodyErr == nil && c.input.Body() == &c.rawBody && cmd.reply != nil {
+	if c.input.Body() == &c.rawBody { // kept raw by bindReply
 		c.input.SetBody(cmd.reply)
-		c.bodyErr = c.input.UnmarshalBody(c.rawBody)
+		if c.bodyErr == nil && cmd.reply != nil {
+			c.bodyErr = c.input.UnmarshalBody(c.rawBody)
+		}
 	}
 	switch {
 	case c.rerr != nil:

@@ -44,21 +44,31 @@ func (stackProbeCodec) Unmarshal(data []byte, v interface{}) error {
 	}
 	name := strings.TrimPrefix(fmt.Sprintf("%T", v), "*tp.")
 	stackProbe.Lock()
-	stackProbe.inUnpack[name] = inUnpack
+	if _, seen := stackProbe.inUnpack[name]; !seen {
+		stackProbe.inUnpack[name] = inUnpack // the first, small pull's
+	}
 	stackProbe.Unlock()
 	return json.Unmarshal(data, v)
 }
 
-// ProbeArg is what Probe.Double doubles.
-type ProbeArg struct{ N int }
+// ProbeArg is what Probe.Double doubles; Pad comes back as it is.
+type ProbeArg struct {
+	N   int
+	Pad string
+}
 
 // ProbeReply is what Probe.Double answers.
-type ProbeReply struct{ N int }
+type ProbeReply struct {
+	N   int
+	Pad string
+}
 
 // Probe answers a ProbeArg with a ProbeReply.
 type Probe struct{ PullCtx }
 
-func (*Probe) Double(a *ProbeArg) (*ProbeReply, *Rerror) { return &ProbeReply{N: 2 * a.N}, nil }
+func (*Probe) Double(a *ProbeArg) (*ProbeReply, *Rerror) {
+	return &ProbeReply{N: 2 * a.N, Pad: a.Pad}, nil
+}
 
 var regStackProbe sync.Once
 
@@ -72,6 +82,12 @@ func TestBodiesDecodedOutsideTheFrameDecoder(t *testing.T) {
 	var reply ProbeReply
 	if rerr := p.cliSess.Pull("/probe/double", &ProbeArg{N: 21}, &reply, socket.WithBodyCodec(stackProbeCodecId)).Rerror(); rerr != nil || reply.N != 42 {
 		t.Fatalf("Pull = %+v, %v; want 42, nil", reply, rerr)
+	}
+	// A reply frame over maxRawReply is decoded in place, as before.
+	big := ProbeReply{}
+	pad := strings.Repeat("x", maxRawReply+1)
+	if rerr := p.cliSess.Pull("/probe/double", &ProbeArg{N: 1, Pad: pad}, &big, socket.WithBodyCodec(stackProbeCodecId)).Rerror(); rerr != nil || big.N != 2 || big.Pad != pad {
+		t.Fatalf("large Pull = N %d, %d bytes of pad, %v; want 2, %d, nil", big.N, len(big.Pad), rerr, len(pad))
 	}
 	tests := []struct {
 		body  string
