@@ -322,8 +322,15 @@ func (c *handlerCtx) bindCall(router *Router) interface{} {
 // one found while reading would be.
 func (c *handlerCtx) decodeArg() {
 	c.arg = reflect.New(c.handler.argElem)
-	c.input.SetBody(c.arg.Interface())
-	if c.bodyErr == nil {
+	c.decodeRawInto(c.arg.Interface())
+}
+
+// decodeRawInto makes v the input's body and decodes into it the body kept
+// raw while the frame was read (bindCall, bindReply); nil v discards it.
+// An error is kept in bodyErr, unless one came with the frame.
+func (c *handlerCtx) decodeRawInto(v interface{}) {
+	c.input.SetBody(v)
+	if c.bodyErr == nil && v != nil {
 		c.bodyErr = c.input.UnmarshalBody(c.rawBody)
 	}
 }
@@ -367,10 +374,7 @@ func (c *handlerCtx) finishReply() {
 		c.input.Meta().CopyTo(cmd.inputMeta)
 	}
 	if c.input.Body() == &c.rawBody { // kept raw by bindReply
-		c.input.SetBody(cmd.reply)
-		if c.bodyErr == nil && cmd.reply != nil {
-			c.bodyErr = c.input.UnmarshalBody(c.rawBody)
-		}
+		c.decodeRawInto(cmd.reply)
 	}
 	switch {
 	case c.rerr != nil:

@@ -23,7 +23,7 @@ const stackProbeCodecId = 0xD7
 
 var stackProbe struct {
 	sync.Mutex
-	inUnpack map[string]bool // by decoded type
+	inUnpack map[string][]bool // by decoded type, one per decode in order
 }
 
 func (stackProbeCodec) Id() byte                              { return stackProbeCodecId }
@@ -44,9 +44,7 @@ func (stackProbeCodec) Unmarshal(data []byte, v interface{}) error {
 	}
 	name := strings.TrimPrefix(fmt.Sprintf("%T", v), "*tp.")
 	stackProbe.Lock()
-	if _, seen := stackProbe.inUnpack[name]; !seen {
-		stackProbe.inUnpack[name] = inUnpack // the first, small pull's
-	}
+	stackProbe.inUnpack[name] = append(stackProbe.inUnpack[name], inUnpack)
 	stackProbe.Unlock()
 	return json.Unmarshal(data, v)
 }
@@ -75,7 +73,7 @@ var regStackProbe sync.Once
 func TestBodiesDecodedOutsideTheFrameDecoder(t *testing.T) {
 	regStackProbe.Do(func() { codec.Reg(stackProbeCodec{}) })
 	stackProbe.Lock()
-	stackProbe.inUnpack = map[string]bool{}
+	stackProbe.inUnpack = map[string][]bool{}
 	stackProbe.Unlock()
 
 	p := newPair(t, nil, nil, func(srv, cli *Peer) { srv.PullRouter.Reg(new(Probe)) })
@@ -83,28 +81,33 @@ func TestBodiesDecodedOutsideTheFrameDecoder(t *testing.T) {
 	if rerr := p.cliSess.Pull("/probe/double", &ProbeArg{N: 21}, &reply, socket.WithBodyCodec(stackProbeCodecId)).Rerror(); rerr != nil || reply.N != 42 {
 		t.Fatalf("Pull = %+v, %v; want 42, nil", reply, rerr)
 	}
-	// A reply frame over maxRawReply is decoded in place, as before.
+	// A reply frame over maxRawReply is decoded in place: a copy of it
+	// would cost more than the stack.
 	big := ProbeReply{}
 	pad := strings.Repeat("x", maxRawReply+1)
 	if rerr := p.cliSess.Pull("/probe/double", &ProbeArg{N: 1, Pad: pad}, &big, socket.WithBodyCodec(stackProbeCodecId)).Rerror(); rerr != nil || big.N != 2 || big.Pad != pad {
 		t.Fatalf("large Pull = N %d, %d bytes of pad, %v; want 2, %d, nil", big.N, len(big.Pad), rerr, len(pad))
 	}
 	tests := []struct {
-		body  string
-		where string
+		body     string
+		nth      int // which decode of body
+		inUnpack bool
+		what     string
 	}{
-		{"ProbeArg", "a request's body, on the server"},
-		{"ProbeReply", "a reply's body, on the client"},
+		{"ProbeArg", 0, false, "a request's body, on the server"},
+		{"ProbeArg", 1, false, "a large request's body, on the server"},
+		{"ProbeReply", 0, false, "a reply's body, on the client"},
+		{"ProbeReply", 1, true, "a reply's body over maxRawReply, on the client"},
 	}
 	stackProbe.Lock()
 	defer stackProbe.Unlock()
 	for _, tt := range tests {
-		in, decoded := stackProbe.inUnpack[tt.body]
+		got := stackProbe.inUnpack[tt.body]
 		switch {
-		case !decoded:
-			t.Errorf("%s (%s) was not decoded by the probe codec; decoded: %v", tt.where, tt.body, stackProbe.inUnpack)
-		case in:
-			t.Errorf("%s (%s) was decoded within the frame decoder", tt.where, tt.body)
+		case len(got) <= tt.nth:
+			t.Errorf("%s (%s #%d) was not decoded by the probe codec; decoded: %v", tt.what, tt.body, tt.nth, stackProbe.inUnpack)
+		case got[tt.nth] != tt.inUnpack:
+			t.Errorf("%s (%s #%d): decoded within the frame decoder = %v, want %v", tt.what, tt.body, tt.nth, got[tt.nth], tt.inUnpack)
 		}
 	}
 }

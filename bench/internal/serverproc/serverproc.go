@@ -6,8 +6,8 @@
 // makes it call Serve) with pipes on stdin and stdout. The child prints
 // "addr HOST:PORT", then answers each "stats" line with
 // "stats CPU_NANOS MALLOCS GCS" (its own CPU time from getrusage, its
-// runtime.MemStats.Mallocs and NumGC), and stops the server and returns when stdin
-// closes.
+// runtime.MemStats.Mallocs and NumGC), and stops the server and returns
+// when stdin closes.
 package serverproc
 
 import (
